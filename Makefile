@@ -1,0 +1,69 @@
+# Billchain: every target sets up what it needs, so a fresh clone needs only `make run` or `make test`.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+# Ape keeps its data (compiler caches, dependency copies) inside the repo, never in ~/.ape.
+export APE_DATA_FOLDER := $(CURDIR)/.cache/ape
+PYTEST_FLAGS ?= -q
+
+.PHONY: setup run test lint compile test-contracts test-nodes test-py bench chromium clean
+
+setup: $(VENV)/.stamp node_modules/.stamp $(SOLCX_BINARY_PATH)/solc-v0.8.28 $(BIN)/anvil
+
+$(VENV)/.stamp: requirements.txt requirements-dev.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+node_modules/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# py-solc-x (used by ape-solidity) only looks for solc-v<version> in SOLCX_BINARY_PATH.
+$(SOLCX_BINARY_PATH)/solc-v0.8.28: tools/solc-shim.js node_modules/.stamp
+	mkdir -p $(SOLCX_BINARY_PATH)
+	ln -sf $(CURDIR)/tools/solc-shim.js $@
+
+# ape-foundry finds anvil only on PATH; npm ships the native binary.
+$(BIN)/anvil: node_modules/.stamp $(VENV)/.stamp
+	ln -sf $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil $@
+
+# Debian's chromium drives the browser tests (Playwright's own browser download cannot work here).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
+
+compile: setup
+	$(BIN)/ape compile
+
+lint: setup
+	$(BIN)/ruff check app scripts tests
+	$(BIN)/ruff format --check app scripts tests
+	$(BIN)/mypy app scripts
+	npx solhint 'contracts/**/*.sol'
+
+# Contract unit tests on Ape's in-process EVM.
+test-contracts: compile
+	$(BIN)/ape test tests/contracts $(PYTEST_FLAGS)
+
+# The same bytecode on real nodes: Anvil (ape-foundry starts it) and Ganache (we start it).
+test-nodes: compile
+	$(BIN)/ape test tests/contracts -m nodes --network ethereum:local:foundry $(PYTEST_FLAGS)
+	tools/with-ganache.sh $(BIN)/ape test tests/contracts -m nodes --network ethereum:local:node $(PYTEST_FLAGS)
+
+# Domain, app (real Anvil, SQLite and PostgreSQL) and browser tests.
+test-py: compile chromium
+	$(BIN)/pytest -p no:ape_test tests --ignore=tests/contracts $(PYTEST_FLAGS)
+
+test: lint test-contracts test-nodes test-py
+
+run: compile
+	$(PY) -m app.run
+
+bench: compile
+	$(PY) -m bench
+
+clean:
+	rm -rf .build .cache contracts/.cache instance/*.sqlite bench-results
