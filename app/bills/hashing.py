@@ -1,0 +1,185 @@
+"""The content hash (EIP-712 digest) of a bill, the issuer's signature over it, and signer recovery.
+
+EIP-712 rather than a home-made canonical JSON: wallets and ethers/viem compute it independently, and
+the registry contract could check the signature itself later. The domain binds a hash to one chain and
+one registry, so a bill cannot be replayed onto another deployment.
+
+Encoding choices (see ``BILL_TYPES``): every field of the bill is in the hash, items in order, salt
+included (without it a payer's ID number could be brute-forced from the public hash). Money is uint256
+fen; ``issuedAt`` is uint64 Unix seconds; the quantity is the integer quantity × 10^6 (``quantityE6``)
+so "1.5" and "1.50" cannot hash differently; an absent optional text is "" (the model never stores "",
+so absent and empty cannot be confused); a bill without contact hashes Contact("", "").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import SignableMessage, encode_typed_data
+from eth_account.signers.local import LocalAccount
+from eth_hash.auto import keccak
+from eth_utils import is_address, to_checksum_address
+
+from app.bills.model import QUANTITY_DECIMALS, Bill
+
+DOMAIN_NAME = "Billchain"
+DOMAIN_VERSION = "1"
+
+BILL_TYPES: dict[str, list[dict[str, str]]] = {
+    "Bill": [
+        {"name": "billType", "type": "string"},
+        {"name": "billCode", "type": "string"},
+        {"name": "billNumber", "type": "string"},
+        {"name": "checkCode", "type": "string"},
+        {"name": "issuedAt", "type": "uint64"},
+        {"name": "issuer", "type": "Issuer"},
+        {"name": "payer", "type": "Payer"},
+        {"name": "contact", "type": "Contact"},
+        {"name": "items", "type": "LineItem[]"},
+        {"name": "totalFen", "type": "uint256"},
+        {"name": "currency", "type": "string"},
+        {"name": "handler", "type": "string"},
+        {"name": "checker", "type": "string"},
+        {"name": "remarks", "type": "string"},
+        {"name": "salt", "type": "bytes32"},
+    ],
+    "Issuer": [
+        {"name": "name", "type": "string"},
+        {"name": "creditCode", "type": "string"},
+    ],
+    "Payer": [
+        {"name": "kind", "type": "string"},
+        {"name": "name", "type": "string"},
+        {"name": "idNumber", "type": "string"},
+    ],
+    "Contact": [
+        {"name": "phone", "type": "string"},
+        {"name": "email", "type": "string"},
+    ],
+    "LineItem": [
+        {"name": "code", "type": "string"},
+        {"name": "name", "type": "string"},
+        {"name": "unit", "type": "string"},
+        {"name": "quantityE6", "type": "uint256"},
+        {"name": "unitPriceFen", "type": "uint256"},
+        {"name": "amountFen", "type": "uint256"},
+    ],
+}
+"""The EIP-712 types; primary type "Bill". Changing them is a new domain version."""
+
+_EIP712_DOMAIN_TYPE = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Which chain and registry a bill's hash belongs to (EIP-712 domain "Billchain" version "1")."""
+
+    chain_id: int
+    verifying_contract: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.chain_id, bool) or not isinstance(self.chain_id, int) or self.chain_id <= 0:
+            raise ValueError(f"chain_id must be a positive int, got {self.chain_id!r}")
+        if not is_address(self.verifying_contract):
+            raise ValueError(f"verifying_contract is not an address: {self.verifying_contract!r}")
+        object.__setattr__(self, "verifying_contract", to_checksum_address(self.verifying_contract))
+
+    def to_eip712(self) -> dict[str, Any]:
+        return {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": self.chain_id,
+            "verifyingContract": self.verifying_contract,
+        }
+
+
+@dataclass(frozen=True)
+class BillSignature:
+    """The issuer's 65-byte (r, s, v) signature over the content hash, and the address that made it."""
+
+    signer: str
+    value: bytes
+
+
+def bill_message(bill: Bill) -> dict[str, Any]:
+    """The EIP-712 message of a bill (the "message" part of the typed data)."""
+    scale = 10**QUANTITY_DECIMALS
+    return {
+        "billType": bill.bill_type.value,
+        "billCode": bill.bill_code,
+        "billNumber": bill.bill_number,
+        "checkCode": bill.check_code,
+        "issuedAt": int(bill.issued_at.timestamp()),
+        "issuer": {"name": bill.issuer.name, "creditCode": bill.issuer.credit_code},
+        "payer": {"kind": bill.payer.kind.value, "name": bill.payer.name, "idNumber": bill.payer.id_number or ""},
+        "contact": {
+            "phone": (bill.contact.phone if bill.contact else None) or "",
+            "email": (bill.contact.email if bill.contact else None) or "",
+        },
+        "items": [
+            {
+                "code": item.code,
+                "name": item.name,
+                "unit": item.unit,
+                "quantityE6": int(item.quantity * scale),
+                "unitPriceFen": item.unit_price_fen,
+                "amountFen": item.amount_fen,
+            }
+            for item in bill.items
+        ],
+        "totalFen": bill.total_fen,
+        "currency": bill.currency,
+        "handler": bill.handler,
+        "checker": bill.checker,
+        "remarks": bill.remarks or "",
+        "salt": bill.salt,
+    }
+
+
+def typed_data(bill: Bill, domain: Domain) -> dict[str, Any]:
+    """The full EIP-712 typed data (as eth_signTypedData_v4 takes it); bytes values stay bytes."""
+    return {
+        "types": {"EIP712Domain": _EIP712_DOMAIN_TYPE, **BILL_TYPES},
+        "primaryType": "Bill",
+        "domain": domain.to_eip712(),
+        "message": bill_message(bill),
+    }
+
+
+def _signable(bill: Bill, domain: Domain) -> SignableMessage:
+    return encode_typed_data(full_message=typed_data(bill, domain))
+
+
+def _digest(signable: SignableMessage) -> bytes:
+    # EIP-191 version 0x01: keccak256(0x19 0x01 ‖ domainSeparator ‖ hashStruct(message)).
+    return keccak(b"\x19" + signable.version + signable.header + signable.body)
+
+
+def content_hash(bill: Bill, domain: Domain) -> bytes:
+    """The bill's 32-byte EIP-712 digest: what is anchored on chain and what the issuer signs."""
+    return _digest(_signable(bill, domain))
+
+
+def sign_bill(bill: Bill, domain: Domain, signer: LocalAccount | str | bytes) -> tuple[bytes, BillSignature]:
+    """The issuing organisation signs the typed data; returns (content_hash, signature)."""
+    account = signer if isinstance(signer, LocalAccount) else Account.from_key(signer)
+    signable = _signable(bill, domain)
+    signed = account.sign_message(signable)
+    return _digest(signable), BillSignature(signer=account.address, value=bytes(signed.signature))
+
+
+def recover_signer(bill: Bill, domain: Domain, signature: bytes) -> str | None:
+    """The checksummed address that signed this bill's typed data, or None if the bytes are no signature."""
+    if len(signature) != 65:
+        return None
+    try:
+        return str(Account.recover_message(_signable(bill, domain), signature=signature))
+    except Exception:  # eth-keys raises several types for malformed (r, s, v); all mean "not a signature"
+        return None
