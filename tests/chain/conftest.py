@@ -16,9 +16,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from eth_account.signers.local import LocalAccount
 
-from app import devchain  # noqa: E402
-from app.chain import RegistryClient  # noqa: E402
-from app.devchain import AnvilNode, DevRegistry  # noqa: E402
+from app import devchain
+from app.chain import RegistryClient
+from app.devchain import AnvilNode, DevRegistry
 
 
 @pytest.fixture(scope="session")
