@@ -170,7 +170,9 @@ def load_artifact(path: str | Path | None = None) -> tuple[list[dict[str, Any]],
     Accepts an ethpm ContractType JSON (`.build/BillRegistry.json`) or Ape's package manifest
     (`.build/__local__.json`, which is what ape 0.8 writes). Relative paths are taken from the repo root.
     """
-    candidates = [Path(path)] if path else [DEFAULT_ARTIFACT, APE_MANIFEST]
+    wanted = Path(path) if path else DEFAULT_ARTIFACT
+    # Ape 0.8 writes no stand-alone file, only the manifest beside it: accept that too.
+    candidates = [wanted, wanted.parent / APE_MANIFEST.name]
     for candidate in candidates:
         full = candidate if candidate.is_absolute() else REPO_ROOT / candidate
         if full.exists():
@@ -444,7 +446,9 @@ class RegistryClient:
         block = self._call(lambda: self.w3.eth.get_block("latest"))
         base_fee = block.get("baseFeePerGas")
         if base_fee is None:
-            return {"gasPrice": self._call(lambda: self.w3.eth.gas_price)}
+            price: int = self._call(lambda: self.w3.eth.gas_price)
+            self._free_gas = price == 0
+            return {"gasPrice": price}
         if base_fee == 0:
             self._free_gas = True
             return {"gasPrice": 0}
@@ -454,6 +458,12 @@ class RegistryClient:
         except Web3RPCError:  # node without eth_maxPriorityFeePerGas
             tip = 1_000_000_000
         return {"maxFeePerGas": 2 * base_fee + tip, "maxPriorityFeePerGas": tip, "type": 2}
+
+    def gas_is_paid(self) -> bool:
+        """Whether senders need ether for gas (False on free-gas chains); asks the node once."""
+        if self._free_gas is None:
+            self.fee_fields()
+        return not self._free_gas
 
     def build_and_sign(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -31,6 +32,7 @@ def test_start_anvil_gives_a_free_gas_chain() -> None:
         assert int(rpc(node.rpc_url, "eth_getBlockByNumber", ["latest", False])["baseFeePerGas"], 16) == 0
         client = RegistryClient(node.rpc_url, "0x" + "00" * 20)
         assert client.fee_fields() == {"gasPrice": 0}
+        assert client.gas_is_paid() is False
         assert client.chain_id == 31337
 
 
@@ -120,6 +122,7 @@ def test_fees_on_a_chain_with_a_base_fee() -> None:
         client = registry.client
         fees = client.fee_fields()
         assert fees["type"] == 2 and fees["maxFeePerGas"] > fees["maxPriorityFeePerGas"] > 0
+        assert client.gas_is_paid() is True
         fresh = Account.create()
         client.fund(dev_account(0), fresh.address, 10**17)
         client.transact(registry.admin, "registerOrganisation", fresh.address, "新单位", "1" * 18, 1)
@@ -146,3 +149,10 @@ def test_plain_revert_string_decodes_as_error() -> None:
         "Error",
         {"message": "hi"},
     )
+
+
+def test_artifact_is_found_in_apes_manifest_beside_the_named_file(tmp_path) -> None:
+    abi, bytecode = load_artifact()
+    manifest = {"contractTypes": {"BillRegistry": {"abi": abi, "deploymentBytecode": {"bytecode": bytecode}}}}
+    (tmp_path / "__local__.json").write_text(json.dumps(manifest))
+    assert load_artifact(tmp_path / "BillRegistry.json") == (abi, bytecode)
