@@ -84,7 +84,11 @@ class NonceConflict(ChainError):
     """The nonce was taken by another transaction (mined or pending): re-sign with a fresh nonce."""
 
 
-class TransactionRejected(ChainError):
+class NodeError(ChainError):
+    """The node answered a JSON-RPC error that is not a revert (unknown method, bad params, ...)."""
+
+
+class TransactionRejected(NodeError):
     """The node refused the raw transaction for another reason (funds, fee cap, gas limit, ...)."""
 
 
@@ -321,6 +325,10 @@ class RegistryClient:
             yield
         except ContractLogicError as exc:
             raise decode_revert(self.abi, exc.data) from exc
+        except TransactionNotFound:
+            raise  # an answer, not a failure: receipt() and friends turn it into None
+        except Web3RPCError as exc:
+            raise NodeError(str(exc.message or exc)) from exc
         except (requests.RequestException, OSError) as exc:
             raise ChainUnavailableError(
                 f"chain node {self.rpc_url} unreachable: {type(exc).__name__}"
@@ -455,7 +463,7 @@ class RegistryClient:
         self._free_gas = False
         try:
             tip: int = self._call(lambda: self.w3.eth.max_priority_fee)
-        except Web3RPCError:  # node without eth_maxPriorityFeePerGas
+        except NodeError:  # node without eth_maxPriorityFeePerGas
             tip = 1_000_000_000
         return {"maxFeePerGas": 2 * base_fee + tip, "maxPriorityFeePerGas": tip, "type": 2}
 
@@ -508,7 +516,7 @@ class RegistryClient:
         tx_hash = keccak(raw)  # the hash of any signed transaction, legacy or typed, is keccak(raw)
         try:
             return bytes(self._call(lambda: self.w3.eth.send_raw_transaction(raw)))
-        except Web3RPCError as exc:
+        except NodeError as exc:
             message = str(exc).lower()
             if "already known" in message or "already imported" in message or "known transaction" in message:
                 return tx_hash
@@ -520,7 +528,7 @@ class RegistryClient:
                 ) from exc
             if "replacement" in message and "underpriced" in message:
                 raise NonceConflict(f"nonce taken by another pending transaction: {exc}") from exc
-            raise TransactionRejected(str(exc)) from exc
+            raise TransactionRejected(str(exc)) from exc.__cause__
 
     def _transaction_known(self, tx_hash: bytes) -> bool:
         try:

@@ -9,12 +9,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from app.bills.chainview import ChainStatus
 from chainkit import bill, leaf
 from eth_account import Account
 
+from app.bills.chainview import ChainStatus
 from app.bills.errors import ChainUnavailableError
-from app.chain import RegistryClient, decode_revert, load_artifact
+from app.chain import RegistryClient, TransactionRejected, decode_revert, load_artifact
 from app.devchain import ANVIL_DEV_KEYS, deploy_dev_registry, dev_account, rpc, start_anvil, temp_state_file
 
 
@@ -124,8 +124,11 @@ def test_fees_on_a_chain_with_a_base_fee() -> None:
         assert fees["type"] == 2 and fees["maxFeePerGas"] > fees["maxPriorityFeePerGas"] > 0
         assert client.gas_is_paid() is True
         fresh = Account.create()
-        client.fund(dev_account(0), fresh.address, 10**17)
         client.transact(registry.admin, "registerOrganisation", fresh.address, "新单位", "1" * 18, 1)
+        unfunded = client.build_and_sign(fresh, "anchor", [b"\x41" * 32], 0)
+        with pytest.raises(TransactionRejected, match=r"(?i)insufficient funds"):
+            client.send_raw(unfunded)
+        client.fund(dev_account(0), fresh.address, 10**17)
         receipt = client.transact(fresh, "anchor", b"\x42" * 32)
         assert receipt.status
         spent = 10**17 - client.w3.eth.get_balance(fresh.address)

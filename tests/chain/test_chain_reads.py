@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from app.bills.chainview import ChainReader, ChainStatus
 from chainkit import CLAIM_REF, bill, leaf, parent
 from eth_account.signers.local import LocalAccount
 
+from app.bills.chainview import ChainReader, ChainStatus
 from app.chain import RegistryClient, load_deployment, save_deployment
 from app.devchain import DEV_ORGS, DevRegistry
 
