@@ -185,9 +185,7 @@ def load_artifact(path: str | Path | None = None) -> tuple[list[dict[str, Any]],
                 data = data["contractTypes"][CONTRACT_NAME]
             bytecode = (data.get("deploymentBytecode") or {}).get("bytecode", "")
             return data["abi"], bytecode
-    raise FileNotFoundError(
-        f"no BillRegistry artefact at {', '.join(map(str, candidates))}: run `make compile`"
-    )
+    raise FileNotFoundError(f"no BillRegistry artefact at {', '.join(map(str, candidates))}: run `make compile`")
 
 
 def _error_table(abi: Sequence[dict[str, Any]]) -> dict[bytes, tuple[str, list[str], list[str]]]:
@@ -236,9 +234,7 @@ def decode_revert(abi: Sequence[dict[str, Any]], data: Any) -> RegistryRevert:
         values = abi_decode(types, raw[4:])
     except Exception:  # malformed payload: still say which error it was
         return RegistryRevert(name, {}, data)
-    return RegistryRevert(
-        name, {n: _normalise(v, t) for n, v, t in zip(names, values, types, strict=True)}, data
-    )
+    return RegistryRevert(name, {n: _normalise(v, t) for n, v, t in zip(names, values, types, strict=True)}, data)
 
 
 @lru_cache(maxsize=8)
@@ -330,9 +326,7 @@ class RegistryClient:
         except Web3RPCError as exc:
             raise NodeError(str(exc.message or exc)) from exc
         except (requests.RequestException, OSError) as exc:
-            raise ChainUnavailableError(
-                f"chain node {self.rpc_url} unreachable: {type(exc).__name__}"
-            ) from exc
+            raise ChainUnavailableError(f"chain node {self.rpc_url} unreachable: {type(exc).__name__}") from exc
 
     def _call(self, fn: Callable[[], T]) -> T:
         with self._rpc():
@@ -375,17 +369,13 @@ class RegistryClient:
         """Whether the registry address holds a contract (a wrong or wiped chain holds none)."""
         return len(self._call(lambda: self.w3.eth.get_code(self.registry_address))) > 0
 
-    def bill_record(
-        self, root: bytes, proof: Sequence[bytes], bill_ref: bytes, content_hash: bytes
-    ) -> ChainBillRecord:
+    def bill_record(self, root: bytes, proof: Sequence[bytes], bill_ref: bytes, content_hash: bytes) -> ChainBillRecord:
         """The registry's `verify`: Unknown (all None) unless the root is anchored and the proof holds."""
-        fn = self.contract.functions.verify(
-            _b32(root), [_b32(p) for p in proof], _b32(bill_ref), _b32(content_hash)
-        )
+        fn = self.contract.functions.verify(_b32(root), [_b32(p) for p in proof], _b32(bill_ref), _b32(content_hash))
         status, issuer, anchored_at, revoked_at, settled_by, settled_at = self._call(fn.call)
         return ChainBillRecord(
             status=ChainStatus(status),
-            issuer=_addr(issuer) or "",
+            issuer=to_checksum_address(issuer),  # the zero address when UNKNOWN, as chainview documents
             anchored_at=_utc(anchored_at),
             issuer_revoked_at=_utc(revoked_at),
             settled_by=_addr(settled_by),
@@ -523,9 +513,7 @@ class RegistryClient:
             if "nonce too low" in message or "nonce is too low" in message:
                 if self._transaction_known(tx_hash):
                     return tx_hash
-                raise NonceConflict(
-                    f"nonce too low and {HexBytes(tx_hash).to_0x_hex()} unknown: {exc}"
-                ) from exc
+                raise NonceConflict(f"nonce too low and {HexBytes(tx_hash).to_0x_hex()} unknown: {exc}") from exc
             if "replacement" in message and "underpriced" in message:
                 raise NonceConflict(f"nonce taken by another pending transaction: {exc}") from exc
             raise TransactionRejected(str(exc)) from exc.__cause__
@@ -570,9 +558,7 @@ class RegistryClient:
                 raise TransactionTimeout(f"no receipt for {HexBytes(tx_hash).to_0x_hex()} after {timeout} s")
             time.sleep(poll)
 
-    def transact(
-        self, account: LocalAccount, function_name: str, *args: Any, timeout: float = 30.0
-    ) -> Receipt:
+    def transact(self, account: LocalAccount, function_name: str, *args: Any, timeout: float = 30.0) -> Receipt:
         """Sign with the pending nonce, send, wait; RegistryRevert before sending, TransactionFailed after.
 
         For scripts, tests and the CLI. The app's worker uses build_and_sign/send_raw and owns its nonces.
@@ -581,9 +567,7 @@ class RegistryClient:
         self.send_raw(signed)
         mined = self.wait_for_receipt(signed.hash, timeout)
         if not mined.status:
-            raise TransactionFailed(
-                mined, self._replay(account.address, function_name, args, mined.block_number)
-            )
+            raise TransactionFailed(mined, self._replay(account.address, function_name, args, mined.block_number))
         return mined
 
     def revert_reason(self, tx_hash: bytes | str) -> RegistryRevert | None:
@@ -606,9 +590,7 @@ class RegistryClient:
             return revert
         return None
 
-    def _replay(
-        self, sender: str, function_name: str, args: Sequence[Any], block: int
-    ) -> RegistryRevert | None:
+    def _replay(self, sender: str, function_name: str, args: Sequence[Any], block: int) -> RegistryRevert | None:
         """Why a mined call reverted: re-run it on the state before its block (exact on one-tx blocks)."""
         fn = self.contract.functions[function_name](*args)
         try:
@@ -648,9 +630,7 @@ class RegistryClient:
         while start <= last:
             end = min(start + chunk - 1, last)
             with self._rpc():
-                logs = self.w3.eth.get_logs(
-                    {"address": self.registry_address, "fromBlock": start, "toBlock": end}
-                )
+                logs = self.w3.eth.get_logs({"address": self.registry_address, "fromBlock": start, "toBlock": end})
             for log in logs:
                 when = None
                 if with_time:

@@ -8,6 +8,7 @@ from chainkit import CLAIM_REF, bill, leaf, parent
 from eth_account.signers.local import LocalAccount
 
 from app.bills.chainview import ChainReader, ChainStatus
+from app.chain import ZERO_ADDRESS as ZERO
 from app.chain import RegistryClient, load_deployment, save_deployment
 from app.devchain import DEV_ORGS, DevRegistry
 
@@ -55,9 +56,7 @@ def test_organisation_is_none_when_unregistered(client: RegistryClient, stranger
     assert client.organisation(stranger.address) is None
 
 
-def test_organisation_shows_revocation(
-    client: RegistryClient, admin: LocalAccount, issuer: LocalAccount
-) -> None:
+def test_organisation_shows_revocation(client: RegistryClient, admin: LocalAccount, issuer: LocalAccount) -> None:
     receipt = client.transact(admin, "revokeOrganisation", issuer.address)
     org = client.organisation(issuer.address)
     assert org is not None and org.revoked_at == receipt.block_time
@@ -67,7 +66,7 @@ def test_bill_record_unknown_when_root_not_anchored(client: RegistryClient) -> N
     ref, content = bill(1)
     record = client.bill_record(leaf(ref, content), [], ref, content)
     assert record.status is ChainStatus.UNKNOWN
-    assert (record.issuer, record.anchored_at, record.settled_by, record.settled_at) == ("", None, None, None)
+    assert (record.issuer, record.anchored_at, record.settled_by, record.settled_at) == (ZERO, None, None, None)
 
 
 def test_bill_record_unknown_when_content_differs(client: RegistryClient, issuer: LocalAccount) -> None:
@@ -109,9 +108,7 @@ def test_bill_record_voided(client: RegistryClient, issuer: LocalAccount) -> Non
     assert (record.settled_by, record.settled_at) == (issuer.address, receipt.block_time)
 
 
-def test_bill_record_shows_revoked_issuer(
-    client: RegistryClient, admin: LocalAccount, issuer: LocalAccount
-) -> None:
+def test_bill_record_shows_revoked_issuer(client: RegistryClient, admin: LocalAccount, issuer: LocalAccount) -> None:
     root, ref, content = _anchor_one(client, issuer)
     revoked = client.transact(admin, "revokeOrganisation", issuer.address)
     record = client.bill_record(root, [], ref, content)
@@ -157,9 +154,7 @@ def test_events_cover_every_registry_event_in_order(
         "claimRef": CLAIM_REF,
     }
     assert claimed.block_time is not None and claimed.block_time.tzinfo == UTC
-    assert [(e.block_number, e.log_index) for e in events] == sorted(
-        (e.block_number, e.log_index) for e in events
-    )
+    assert [(e.block_number, e.log_index) for e in events] == sorted((e.block_number, e.log_index) for e in events)
 
 
 def test_events_are_the_same_in_small_chunks(client: RegistryClient, issuer: LocalAccount) -> None:

@@ -37,9 +37,7 @@ def test_claim_reverts_when_already_claimed_with_args(
     }
 
 
-def test_anchor_reverts_for_stranger_with_access_control_error(
-    client: RegistryClient, stranger: LocalAccount
-) -> None:
+def test_anchor_reverts_for_stranger_with_access_control_error(client: RegistryClient, stranger: LocalAccount) -> None:
     with pytest.raises(RegistryRevert) as caught:
         client.transact(stranger, "anchor", b"\x01" * 32)
     assert caught.value.name == "AccessControlUnauthorizedAccount"
@@ -117,9 +115,7 @@ def test_receipt_is_none_for_unknown_hash(client: RegistryClient) -> None:
     assert client.receipt(b"\x01" * 32) is None
 
 
-def test_send_raw_is_idempotent_for_the_same_transaction(
-    client: RegistryClient, issuer: LocalAccount
-) -> None:
+def test_send_raw_is_idempotent_for_the_same_transaction(client: RegistryClient, issuer: LocalAccount) -> None:
     signed = client.build_and_sign(issuer, "anchor", [b"\x0a" * 32], client.pending_nonce(issuer.address))
     assert client.send_raw(signed) == signed.hash
     assert client.send_raw(signed) == signed.hash  # mined already: "nonce too low" for a known hash
@@ -137,9 +133,7 @@ def test_send_raw_is_idempotent_while_pending(unmined_registry: DevRegistry) -> 
     assert client.wait_for_receipt(signed.hash, 5).status
 
 
-def test_send_raw_reports_a_nonce_taken_by_another_transaction(
-    client: RegistryClient, issuer: LocalAccount
-) -> None:
+def test_send_raw_reports_a_nonce_taken_by_another_transaction(client: RegistryClient, issuer: LocalAccount) -> None:
     nonce = client.pending_nonce(issuer.address)
     winner = client.build_and_sign(issuer, "anchor", [b"\x0c" * 32], nonce)
     loser = client.build_and_sign(issuer, "anchor", [b"\x0d" * 32], nonce)
@@ -149,13 +143,10 @@ def test_send_raw_reports_a_nonce_taken_by_another_transaction(
         client.send_raw(loser)
 
 
-def test_consecutive_nonces_sent_back_to_back_all_confirm(
-    client: RegistryClient, issuer: LocalAccount
-) -> None:
+def test_consecutive_nonces_sent_back_to_back_all_confirm(client: RegistryClient, issuer: LocalAccount) -> None:
     first = client.pending_nonce(issuer.address)
     signed = [
-        client.build_and_sign(issuer, "anchor", [keccak(text=f"root-{i}")], first + i, gas=80_000)
-        for i in range(50)
+        client.build_and_sign(issuer, "anchor", [keccak(text=f"root-{i}")], first + i, gas=80_000) for i in range(50)
     ]
     for tx in signed:
         client.send_raw(tx)
