@@ -20,7 +20,7 @@ Pair = tuple[bytes, bytes]
 
 def _pick_keccak() -> Callable[[bytes], bytes]:
     try:
-        import sha3  # type: ignore[import-not-found]  # safe-pysha3: ~5x faster than pycryptodome here
+        import sha3  # safe-pysha3: ~5x faster than pycryptodome here
 
         keccak_256 = sha3.keccak_256
 

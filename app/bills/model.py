@@ -201,7 +201,7 @@ def _quantity(value: Any) -> Decimal:
     if isinstance(value, float):
         raise _fail('must be a decimal string such as "1.5", not a float (floats are inexact)')
     if isinstance(value, bool):
-        raise _fail("must be a decimal string such as \"1.5\", not a bool")
+        raise _fail('must be a decimal string such as "1.5", not a bool')
     if isinstance(value, int):
         quantity = Decimal(value)
     elif isinstance(value, Decimal):
@@ -334,7 +334,8 @@ class Payer(BaseModel):
             try:
                 _credit_code(self.id_number)
             except PydanticCustomError as exc:
-                raise _fail(f"an organisation's id_number is its credit code: {exc.message()}", "id_number")
+                message = f"an organisation's id_number is its credit code: {exc.message()}"
+                raise _fail(message, "id_number") from None
         return self
 
 

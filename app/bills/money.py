@@ -39,7 +39,7 @@ def format_fen(fen: int, *, grouping: bool = True) -> str:
 
 
 def parse_yuan(text: str) -> int:
-    """"1,234.5" → 123450 fen, for forms; refuses more than two decimals, signs and exponents."""
+    """Parse "1,234.5" → 123450 fen, for forms; refuses more than two decimals, signs and exponents."""
     cleaned = text.strip().replace(",", "").replace("，", "")
     if not cleaned or not all(c.isdigit() or c == "." for c in cleaned) or not cleaned.isascii():
         raise ValueError(f"not an amount in yuan: {text!r}")
