@@ -154,19 +154,22 @@ def _credit_code(value: Any) -> str:
 
 
 def _id_number(value: Any) -> str:
-    """Persons: 18-digit resident ID with its check digit, or a passport/permit number (letters+digits)."""
+    """Form only (5-20 letters and digits); the kind-specific check digit is the Payer's rule."""
     if not isinstance(value, str):
         raise _fail("must be text (an ID card, passport or credit code number)")
     number = value.strip().replace(" ", "").upper()
+    if not _OTHER_DOCUMENT_RE.fullmatch(number):
+        raise _fail("must be 5-20 letters and digits (resident ID, passport, permit or credit code)")
+    return number
+
+
+def _person_id_number(number: str) -> None:
+    """Digits (with a final X) are a resident ID: 18 long, GB 11643 check digit; else passport/permit."""
     if re.fullmatch(r"[0-9]{1,17}[0-9X]?", number):
         if len(number) != 18:
-            raise _fail(f"a resident ID number has 18 characters (got {len(number)})")
+            raise _fail(f"a resident ID number has 18 characters (got {len(number)})", "id_number")
         if resident_id_check_char(number[:17]) != number[17]:
-            raise _fail("check digit is wrong (GB 11643-1999): probably a typo")
-        return number
-    if not _OTHER_DOCUMENT_RE.fullmatch(number):
-        raise _fail("must be 5-20 letters and digits (resident ID, passport or permit number)")
-    return number
+            raise _fail("check digit is wrong (GB 11643-1999): probably a typo", "id_number")
 
 
 def _phone(value: Any) -> str:
@@ -329,7 +332,9 @@ class Payer(BaseModel):
     id_number: IdNumber = None
 
     @model_validator(mode="after")
-    def _organisation_id_is_credit_code(self) -> Self:
+    def _id_number_fits_kind(self) -> Self:
+        if self.kind is PayerKind.PERSON and self.id_number is not None:
+            _person_id_number(self.id_number)
         if self.kind is PayerKind.ORGANISATION and self.id_number is not None:
             try:
                 _credit_code(self.id_number)
