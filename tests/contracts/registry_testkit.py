@@ -140,12 +140,8 @@ def reverts(error: Any, **inputs: Any) -> Iterator[Any]:
 
 def assert_events(receipt: Any, *expected: Any) -> None:
     """The receipt emitted exactly these events, in order, with every argument as given."""
-    actual = [
-        (log.event_name, {k: _normalise(v) for k, v in log.event_arguments.items()}) for log in receipt.events
-    ]
-    wanted = [
-        (mock.event_name, {k: _normalise(v) for k, v in mock.event_arguments.items()}) for mock in expected
-    ]
+    actual = [(log.event_name, {k: _normalise(v) for k, v in log.event_arguments.items()}) for log in receipt.events]
+    wanted = [(mock.event_name, {k: _normalise(v) for k, v in mock.event_arguments.items()}) for mock in expected]
     assert actual == wanted
 
 

@@ -15,7 +15,6 @@ def test_anchor_records_issuer_and_time(registry, issuer):
     assert anchored.anchoredAt == timestamp_of(receipt)
 
 
-@pytest.mark.nodes
 def test_anchor_emits_bills_anchored(registry, issuer):
     root = MerkleTree([make_bill("a"), make_bill("b")]).root
 
@@ -42,23 +41,17 @@ def test_anchor_reverts_when_root_is_zero(registry, issuer):
 
 @pytest.mark.nodes
 def test_anchor_reverts_when_root_already_anchored_by_same_issuer(registry, batch, issuer):
-    with reverts(
-        registry.BillRootAlreadyAnchored, root=batch.root, issuer=issuer, anchoredAt=batch.anchored_at
-    ):
+    with reverts(registry.BillRootAlreadyAnchored, root=batch.root, issuer=issuer, anchoredAt=batch.anchored_at):
         registry.anchor(batch.root, sender=issuer)
 
 
 def test_anchor_reverts_when_root_already_anchored_by_other_issuer(registry, batch, issuer, other_issuer):
-    with reverts(
-        registry.BillRootAlreadyAnchored, root=batch.root, issuer=issuer, anchoredAt=batch.anchored_at
-    ):
+    with reverts(registry.BillRootAlreadyAnchored, root=batch.root, issuer=issuer, anchoredAt=batch.anchored_at):
         registry.anchor(batch.root, sender=other_issuer)
 
 
 def test_anchor_keeps_first_record_after_failed_reanchor(registry, batch, issuer, other_issuer):
-    with reverts(
-        registry.BillRootAlreadyAnchored, root=batch.root, issuer=issuer, anchoredAt=batch.anchored_at
-    ):
+    with reverts(registry.BillRootAlreadyAnchored, root=batch.root, issuer=issuer, anchoredAt=batch.anchored_at):
         registry.anchor(batch.root, sender=other_issuer)
 
     assert registry.anchorOf(batch.root) == (issuer.address, batch.anchored_at)

@@ -28,9 +28,7 @@ def test_claim_emits_bill_claimed(registry, batch, bill, issuer, claimant):
 
     assert_events(
         receipt,
-        registry.BillClaimed(
-            issuer=issuer, billRef=bill.ref, claimant=claimant, root=batch.root, claimRef=CLAIM_REF
-        ),
+        registry.BillClaimed(issuer=issuer, billRef=bill.ref, claimant=claimant, root=batch.root, claimRef=CLAIM_REF),
     )
 
 
@@ -58,9 +56,7 @@ def test_claim_reverts_when_already_claimed(registry, batch, bill, claimant):
         registry.claim(*batch.args(bill), CLAIM_REF, sender=claimant)
 
 
-def test_claim_reverts_when_already_claimed_by_other_claimant(
-    registry, batch, bill, claimant, other_claimant
-):
+def test_claim_reverts_when_already_claimed_by_other_claimant(registry, batch, bill, claimant, other_claimant):
     first = registry.claim(*batch.args(bill), CLAIM_REF, sender=claimant)
 
     with reverts(registry.BillAlreadyClaimed, billRef=bill.ref, by=claimant, at=timestamp_of(first)):
@@ -80,9 +76,7 @@ def test_claim_reverts_when_same_bill_claimed_under_another_root_of_its_issuer(
         registry.claim(*second_root.args(bill), CLAIM_REF, sender=claimant)
 
 
-def test_claim_reverts_when_bill_number_reanchored_with_other_content(
-    registry, anchor_bills, issuer, claimant
-):
+def test_claim_reverts_when_bill_number_reanchored_with_other_content(registry, anchor_bills, issuer, claimant):
     original, altered = make_bill("edited", version=0), make_bill("edited", version=1)
     assert original.ref == altered.ref and original.content_hash != altered.content_hash
     first_root = anchor_bills([original], issuer)
@@ -141,9 +135,7 @@ def test_claim_reverts_when_content_hash_altered(registry, batch, bill, claimant
 def test_claim_reverts_when_bill_not_under_root(registry, batch, claimant):
     outsider = make_bill("outsider")
 
-    with reverts(
-        registry.BillProofInvalid, root=batch.root, billRef=outsider.ref, contentHash=outsider.content_hash
-    ):
+    with reverts(registry.BillProofInvalid, root=batch.root, billRef=outsider.ref, contentHash=outsider.content_hash):
         registry.claim(batch.root, [], outsider.ref, outsider.content_hash, CLAIM_REF, sender=claimant)
 
 
@@ -151,9 +143,7 @@ def test_claim_reverts_when_proof_is_for_another_root(registry, anchor_bills, ba
     other = anchor_bills([make_bill("v"), make_bill("w")], issuer)
 
     with reverts(registry.BillProofInvalid, root=other.root, billRef=bill.ref, contentHash=bill.content_hash):
-        registry.claim(
-            other.root, batch.tree.proof(bill), bill.ref, bill.content_hash, CLAIM_REF, sender=claimant
-        )
+        registry.claim(other.root, batch.tree.proof(bill), bill.ref, bill.content_hash, CLAIM_REF, sender=claimant)
 
 
 @pytest.mark.nodes

@@ -25,9 +25,7 @@ def test_register_records_organisation(registry, admin, applicant):
     assert org.revokedAt == 0
 
 
-@pytest.mark.parametrize(
-    ("kind", "role_name"), [(KIND_ISSUER, "ISSUER_ROLE"), (KIND_CLAIMANT, "CLAIMANT_ROLE")]
-)
+@pytest.mark.parametrize(("kind", "role_name"), [(KIND_ISSUER, "ISSUER_ROLE"), (KIND_CLAIMANT, "CLAIMANT_ROLE")])
 def test_register_grants_role_of_kind(registry, admin, applicant, kind, role_name):
     registry.registerOrganisation(applicant, NAME, CREDIT_CODE, kind, sender=admin)
 
@@ -47,9 +45,7 @@ def test_register_emits_role_granted_and_organisation_registered(registry, admin
     assert_events(
         receipt,
         registry.RoleGranted(role=claimant_role, account=applicant, sender=admin),
-        registry.OrganisationRegistered(
-            account=applicant, kind=KIND_CLAIMANT, name=NAME, creditCode=CREDIT_CODE
-        ),
+        registry.OrganisationRegistered(account=applicant, kind=KIND_CLAIMANT, name=NAME, creditCode=CREDIT_CODE),
     )
 
 

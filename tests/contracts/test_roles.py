@@ -51,9 +51,7 @@ def test_gated_function_reverts_for_wrong_role(registry, fixtures, function, cal
 
 @pytest.mark.parametrize("function", ["anchor", "voidBill"])
 @pytest.mark.nodes
-def test_issuer_function_reverts_after_issuer_revoked(
-    registry, fixtures, admin, issuer, issuer_role, function
-):
+def test_issuer_function_reverts_after_issuer_revoked(registry, fixtures, admin, issuer, issuer_role, function):
     registry.revokeOrganisation(issuer, sender=admin)
 
     with reverts(registry.AccessControlUnauthorizedAccount, account=issuer, neededRole=issuer_role):

@@ -37,7 +37,6 @@ def test_verify_reports_issued_bill(registry, batch, bill, issuer):
     )
 
 
-@pytest.mark.nodes
 def test_verify_reports_claimed_bill(registry, batch, bill, issuer, claimant):
     receipt = registry.claim(*batch.args(bill), ZERO32, sender=claimant)
 
@@ -109,13 +108,9 @@ def test_verify_returns_empty_record_for_unknown_root(registry):
 
 
 def test_verify_returns_empty_record_for_wrong_proof(registry, batch, bill):
-    assert (
-        registry.verify(batch.root, batch.tree.proof(batch.bills[1]), bill.ref, bill.content_hash)
-        == EMPTY_RECORD
-    )
+    assert registry.verify(batch.root, batch.tree.proof(batch.bills[1]), bill.ref, bill.content_hash) == EMPTY_RECORD
 
 
-@pytest.mark.nodes
 def test_verify_returns_empty_record_for_altered_content(registry, batch, bill):
     forged = keccak(text="forged content")
 

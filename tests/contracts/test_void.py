@@ -23,15 +23,12 @@ def test_void_records_settlement(registry, batch, bill, issuer):
     assert registry.settlementOf(issuer, bill.ref) == (issuer.address, timestamp_of(receipt), VOIDED)
 
 
-@pytest.mark.nodes
 def test_void_emits_bill_voided_with_reason_and_replacement(registry, batch, bill, issuer):
     receipt = registry.voidBill(*batch.args(bill), 1, REPLACEMENT, sender=issuer)
 
     assert_events(
         receipt,
-        registry.BillVoided(
-            issuer=issuer, billRef=bill.ref, root=batch.root, reasonCode=1, replacementRef=REPLACEMENT
-        ),
+        registry.BillVoided(issuer=issuer, billRef=bill.ref, root=batch.root, reasonCode=1, replacementRef=REPLACEMENT),
     )
 
 
