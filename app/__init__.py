@@ -1,0 +1,68 @@
+"""Billchain: fiscal e-bills anchored on a consortium chain, verified by QR, reimbursed once."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+from app.config import load_config
+from app.extensions import babel, csrf, db, limiter, login_manager, migrate, openapi, select_locale
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Application factory: defaults → BILLCHAIN_* environment → `config` overrides."""
+    app = Flask(__name__, instance_path=os.environ.get("BILLCHAIN_INSTANCE_PATH") or None)
+    os.makedirs(app.instance_path, exist_ok=True)
+    settings = load_config(app.instance_path, config)
+    app.config.update(settings)
+    app.config.update(
+        SECRET_KEY=settings["BILLCHAIN_SECRET_KEY"],
+        SQLALCHEMY_DATABASE_URI=settings["BILLCHAIN_DATABASE_URL"],
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings["BILLCHAIN_DATABASE_URL"]),
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        API_TITLE="Billchain API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        RATELIMIT_STORAGE_URI=settings["BILLCHAIN_RATELIMIT_STORAGE_URL"],
+        RATELIMIT_HEADERS_ENABLED=True,
+        BABEL_DEFAULT_LOCALE="zh",
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+    )
+    for key in ("TESTING", "WTF_CSRF_ENABLED", "RATELIMIT_ENABLED", "SERVER_NAME"):
+        if config and key in config:
+            app.config[key] = config[key]
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    openapi.init_app(app)
+
+    from app.platform import Platform
+
+    app.extensions["billchain"] = Platform(app)
+
+    from app import auth, cli, errors, web
+    from app.api import blueprints as api_blueprints
+
+    auth.init_app(app)
+    errors.init_app(app)
+    web.init_app(app)
+    for blueprint in api_blueprints:
+        openapi.register_blueprint(blueprint)
+    cli.init_app(app)
+    return app
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        # Threads share the file; a writer waits for the lock instead of failing at once.
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}

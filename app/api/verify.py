@@ -1,0 +1,74 @@
+"""`POST /api/v1/verify`: anyone checks a bill file, a QR photo or a verify URL (rate-limited)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, request
+from flask_smorest import Blueprint
+
+from app.api.schemas import ErrorOut
+from app.errors import ApiError
+from app.extensions import csrf, limiter
+from app.verify_service import verify_any
+
+blp = Blueprint("api_verify", __name__, url_prefix="/api/v1", description="Public verification")
+csrf.exempt(blp)
+
+ERRORS = {"content": {"application/json": {"schema": ErrorOut}}}
+
+
+def verify_limit() -> str:
+    return str(current_app.config["BILLCHAIN_RATELIMIT_VERIFY"])
+
+
+@blp.route("/verify", methods=["POST"])
+@limiter.limit(verify_limit)
+@blp.doc(
+    requestBody={
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"type": "object", "description": "a bill file (billchain/bill-file/v1)"},
+                        {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]},
+                    ]
+                }
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "photo": {"type": "string", "format": "binary", "description": "photo of the bill's QR"},
+                        "file": {"type": "string", "format": "binary", "description": "a bill file"},
+                    },
+                }
+            },
+        },
+    },
+    responses={"400": ERRORS, "422": ERRORS, "429": ERRORS, "503": ERRORS},
+)
+def verify_endpoint() -> Any:
+    """Verify a bill: authentic / tampered / signature invalid / not anchored / claimed / voided / unknown."""
+    source = verify_source_from_request()
+    return verify_any(source).to_dict()
+
+
+def verify_source_from_request() -> Any:
+    if request.files:
+        upload = request.files.get("photo") or request.files.get("file")
+        if upload is None:
+            raise ApiError(400, "missing_upload", "Send a 'photo' or a 'file' part.", "photo")
+        data = upload.read()
+        if not data:
+            raise ApiError(400, "empty_upload", "The uploaded file is empty.", upload.name)
+        return data
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", 'Send a bill file, {"url": ...} or a multipart photo.', "body")
+    if set(body) == {"url"}:
+        if not isinstance(body["url"], str):
+            raise ApiError(422, "invalid_verify_url", "url must be a string.", "url")
+        return body["url"]
+    return body

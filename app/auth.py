@@ -1,0 +1,123 @@
+"""Who is asking: Flask-Login sessions for people, hashed bearer tokens for hospital and school systems."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, flash, g, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+from wtforms import PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length
+
+from app.errors import ApiError
+from app.extensions import db, limiter, login_manager
+from app.models import ApiToken, Organisation, OrgStatus, User, utcnow
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+bp = Blueprint("auth", __name__)
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id))
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=80)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+    submit = SubmitField(_l("Log in"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("20 per minute", methods=["POST"])
+def login() -> str | Response:
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = db.session.scalar(select(User).where(User.username == form.username.data))
+        if user is None or not user.check_password(form.password.data or ""):
+            form.password.errors.append(str(_l("Wrong username or password.")))
+        elif user.organisation.status == OrgStatus.REVOKED:
+            form.username.errors.append(str(_l("This organisation has been revoked.")))
+        else:
+            login_user(user)
+            target = request.args.get("next", "")
+            # Only local paths: an open redirect would hand the session to another site.
+            if not target or urlsplit(target).netloc or not target.startswith("/"):
+                target = url_for("web.home")
+            return redirect(target)
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout() -> Response:
+    logout_user()
+    flash(str(_l("You have logged out.")))
+    return redirect(url_for("web.home"))
+
+
+def role_required(*kinds: str) -> Callable[[F], F]:
+    """A logged-in user of an organisation of one of `kinds` (finance, issuer, claimant)."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        @login_required
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            org = current_user.organisation
+            if org.kind not in kinds:
+                raise ApiError(403, "forbidden", str(_l("Your organisation may not do this.")))
+            if org.status == OrgStatus.REVOKED:
+                raise ApiError(403, "organisation_revoked", str(_l("Your organisation has been revoked.")))
+            return view(*args, **kwargs)
+
+        return cast(F, wrapped)
+
+    return decorator
+
+
+def token_organisation(optional: bool = False) -> Organisation | None:
+    """The organisation behind the request's bearer token.
+
+    The API takes bearer tokens only, never the session cookie: so no cross-site form can act through
+    it, and its blueprints can be exempt from CSRF.
+    """
+    if "api_org" in g:
+        return cast(Organisation | None, g.api_org)
+    header = request.headers.get("Authorization", "")
+    org: Organisation | None = None
+    if header.startswith("Bearer "):
+        token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(header[7:].strip())))
+        if token is None or token.revoked_at is not None:
+            raise ApiError(401, "invalid_token", "The bearer token is unknown or revoked.")
+        token.last_used_at = utcnow()
+        db.session.commit()
+        org = token.organisation
+    if org is None and not optional:
+        raise ApiError(401, "unauthorised", "Send 'Authorization: Bearer <token>' with an API token.")
+    g.api_org = org
+    return org
+
+
+def require_org(*kinds: str) -> Organisation:
+    """The caller's organisation, which must be active and of one of `kinds`."""
+    org = token_organisation()
+    assert org is not None
+    if org.kind not in kinds:
+        raise ApiError(403, "forbidden", f"Only {' or '.join(kinds)} organisations may do this.")
+    if org.status == OrgStatus.REVOKED:
+        raise ApiError(403, "organisation_revoked", "This organisation has been revoked.")
+    return org
+
+
+def init_app(app: Flask) -> None:
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = str(_l("Please log in."))
+    app.register_blueprint(bp)

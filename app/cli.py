@@ -1,0 +1,174 @@
+"""`flask --app app ...` commands: organisations, the anchoring worker, verification, set-up."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Organisation, OrgKind, OrgStatus, utcnow
+
+orgs = AppGroup("orgs", help="Onboard, list and revoke organisations.")
+bills_cli = AppGroup("bills", help="Verify and import bills.")
+
+
+@orgs.command("add")
+@click.argument("name")
+@click.option("--kind", type=click.Choice([OrgKind.ISSUER, OrgKind.CLAIMANT]), required=True)
+@click.option("--credit-code", required=True, help="18-character unified social credit code")
+@click.option("--username", help="also create a web login for the organisation")
+@click.option("--password", help="its password (default: a random one, printed)")
+@click.option("--wait/--no-wait", default=True, help="wait until the chain confirms the registration")
+def orgs_add(name: str, kind: str, credit_code: str, username: str | None, password: str | None, wait: bool) -> None:
+    """Onboard an organisation: key in the keystore, registration on chain, API token."""
+    from app.errors import ApiError
+    from app.services import onboard_organisation
+
+    try:
+        done = onboard_organisation(name, credit_code, kind, actor="cli", username=username, password=password)
+    except ApiError as exc:
+        raise click.ClickException(f"{exc.field or 'error'}: {exc.message}") from exc
+    org = done.organisation
+    click.echo(f"organisation: {org.name} ({org.kind}), id {org.id}")
+    click.echo(f"address:      {org.address}")
+    click.echo(f"api token:    {done.token}   (shown once; store it now)")
+    if done.username:
+        click.echo(f"login:        {done.username} / {done.password}")
+    if wait:
+        _wait_for_status(org.id, OrgStatus.ACTIVE)
+
+
+@orgs.command("revoke")
+@click.argument("credit_code")
+def orgs_revoke(credit_code: str) -> None:
+    """Revoke an organisation: bills it anchored before now still verify."""
+    from app.services import revoke_organisation
+
+    org = db.session.scalar(select(Organisation).where(Organisation.credit_code == credit_code))
+    if org is None:
+        raise click.ClickException(f"credit_code: no organisation with credit code {credit_code}")
+    revoke_organisation(org, actor="cli")
+    _wait_for_status(org.id, OrgStatus.REVOKED)
+
+
+@orgs.command("list")
+def orgs_list() -> None:
+    for org in db.session.scalars(select(Organisation).order_by(Organisation.id)):
+        click.echo(f"{org.id:>4}  {org.kind:<9} {org.status:<11} {org.credit_code}  {org.address}  {org.name}")
+
+
+@orgs.command("init-finance")
+@click.option("--name", default="财政局 Finance Department")
+@click.option("--credit-code", default="11110000000000001R")
+@click.option("--username", default="finance")
+@click.option("--password", default=None)
+def orgs_init_finance(name: str, credit_code: str, username: str, password: str | None) -> None:
+    """Record the finance department (the registry admin, key from BILLCHAIN_ADMIN_KEY) and its login."""
+    from app.setup import ensure_finance
+
+    login = ensure_finance(name, credit_code, username, password)
+    if login:
+        click.echo(f"finance login: {login[0]} / {login[1]}")
+    else:
+        click.echo("finance department already recorded")
+
+
+def _wait_for_status(org_id: int, status: str, timeout: float = 60) -> None:
+    """Run worker rounds here until the chain confirmed (the CLI may run without a server)."""
+    from app.pipeline import AnchorWorker
+
+    worker = AnchorWorker(current_app._get_current_object())  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            db.session.expire_all()
+            org = db.session.get(Organisation, org_id)
+            if org is not None and org.status == status:
+                click.echo(f"status:       {status} on chain")
+                return
+            report = worker.run_once()
+            if report.chain_down:
+                click.echo("the chain is unreachable: the change stays queued and is sent when it is back", err=True)
+                return
+            time.sleep(0.2)
+        click.echo("not confirmed yet: the change stays queued; the worker will finish it", err=True)
+    finally:
+        worker.release_lease()
+
+
+@bills_cli.command("verify")
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True, help="print the answer as JSON for programs")
+def bills_verify(source: str, as_json: bool) -> None:
+    """Verify a bill file, a QR photo or a verify URL; exit 0 only if the bill is authentic."""
+    from app.verify_service import verify_any
+
+    path = Path(source)
+    payload: Any = source
+    if path.exists():
+        raw = path.read_bytes()
+        payload = raw if not path.suffix.lower() == ".json" else raw.decode("utf-8")
+    result = verify_any(payload)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        from app.bills.verification import format_result
+
+        click.echo(format_result(result))
+    sys.exit(0 if result.authentic else 1)
+
+
+@click.command("anchor-worker")
+@click.option("--once", is_flag=True, help="run one round and exit")
+def anchor_worker(once: bool) -> None:
+    """Anchor pending bills and send queued transactions until stopped (Ctrl-C)."""
+    from app.pipeline import AnchorWorker
+
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    worker = AnchorWorker(app)
+    if once:
+        report = worker.run_once()
+        click.echo(json.dumps(report.__dict__))
+        return
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop(timeout=0))
+    click.echo(f"anchor worker {worker.holder} started at {utcnow().isoformat()}")
+    try:
+        worker.run_forever()
+    except KeyboardInterrupt:
+        pass
+    click.echo("anchor worker stopped")
+
+
+@click.command("deploy")
+def deploy_registry() -> None:
+    """Deploy the registry on BILLCHAIN_RPC_URL with BILLCHAIN_ADMIN_KEY and record it."""
+    from app.setup import ensure_registry
+
+    deployment = ensure_registry(current_app._get_current_object())  # type: ignore[attr-defined]
+    click.echo(f"registry {deployment.address} on chain {deployment.chain_id} (block {deployment.block})")
+
+
+@click.command("init-db")
+def init_db() -> None:
+    """Create or upgrade the database schema (Alembic migrations)."""
+    from app.setup import upgrade_database
+
+    upgrade_database()
+    click.echo("database is up to date")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(orgs)
+    app.cli.add_command(bills_cli)
+    app.cli.add_command(anchor_worker)
+    app.cli.add_command(deploy_registry)
+    app.cli.add_command(init_db)

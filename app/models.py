@@ -1,0 +1,320 @@
+"""The off-chain store: full bill content (personal data stays here), organisations, the chain outbox.
+
+The chain holds only roots and settlements; everything a person reads comes from here, and the
+outbox tables (AnchorBatch, ChainJob, Sender) make every transaction durable before it is sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
+    """Stores aware UTC datetimes; SQLite drops the zone, so it is put back on the way out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class OrgKind:
+    FINANCE = "finance"
+    ISSUER = "issuer"
+    CLAIMANT = "claimant"
+    ALL = (FINANCE, ISSUER, CLAIMANT)
+
+
+class OrgStatus:
+    REGISTERING = "registering"  # key made, registration queued on chain
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+class Organisation(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    credit_code: Mapped[str] = mapped_column(String(18), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(42), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=OrgStatus.REGISTERING)
+    next_bill_number: Mapped[int] = mapped_column(BigInteger, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    users: Mapped[list[User]] = relationship(back_populates="organisation")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "credit_code": self.credit_code,
+            "kind": self.kind,
+            "address": self.address,
+            "status": self.status,
+            "registered_at": _iso(self.registered_at),
+            "revoked_at": _iso(self.revoked_at),
+        }
+
+
+class User(UserMixin, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    organisation: Mapped[Organisation] = relationship(back_populates="users")
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def kind(self) -> str:
+        return self.organisation.kind
+
+
+class ApiToken(db.Model):  # type: ignore[name-defined]
+    """Bearer tokens for hospital and school systems; only their SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    name: Mapped[str] = mapped_column(String(80), default="default")
+    prefix: Mapped[str] = mapped_column(String(12))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organisation: Mapped[Organisation] = relationship()
+
+    @staticmethod
+    def hash(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, organisation: Organisation, name: str = "default") -> tuple[ApiToken, str]:
+        """A new token; the plain value is returned once and never stored."""
+        plain = "bct_" + secrets.token_urlsafe(32)
+        return cls(organisation=organisation, name=name, prefix=plain[:12], token_hash=cls.hash(plain)), plain
+
+
+class BillStatus:
+    PENDING = "pending"  # stored, waiting for its anchoring batch
+    ANCHORED = "anchored"
+    CLAIMED = "claimed"
+    VOIDED = "voided"
+
+
+class SettleState:
+    """An in-flight claim or void, taken by one atomic UPDATE so concurrent requests cannot both win."""
+
+    CLAIMING = "claiming"
+    VOIDING = "voiding"
+
+
+class Bill(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "bills"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "bill_code", "bill_number", name="uq_bill_number_per_org"),
+        Index("ix_bills_org_status", "organisation_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    bill_code: Mapped[str] = mapped_column(String(8))
+    bill_number: Mapped[str] = mapped_column(String(10))
+    bill_type: Mapped[str] = mapped_column(String(32))
+    bill_ref: Mapped[str] = mapped_column(String(66), index=True)
+    content_hash: Mapped[str] = mapped_column(String(66), unique=True)
+    payer_name: Mapped[str] = mapped_column(String(200), index=True)
+    payer_key: Mapped[str] = mapped_column(String(64), index=True)  # hash of payer id, for the wallet
+    total_fen: Mapped[int] = mapped_column(BigInteger)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)  # the bill as the domain serialises it
+    signature: Mapped[str] = mapped_column(String(132))
+    status: Mapped[str] = mapped_column(String(16), default=BillStatus.PENDING)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("anchor_batches.id"), index=True)
+    proof: Mapped[list[str] | None] = mapped_column(JSON)
+    settle_state: Mapped[str | None] = mapped_column(String(16))
+    settled_by_org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    settle_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    settle_tx: Mapped[str | None] = mapped_column(String(66))
+    claim_ref: Mapped[str | None] = mapped_column(String(64))
+    void_reason: Mapped[int | None] = mapped_column(Integer)
+    void_note: Mapped[str | None] = mapped_column(String(200))
+    replacement_bill_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    organisation: Mapped[Organisation] = relationship(foreign_keys=[organisation_id])
+    settled_by: Mapped[Organisation | None] = relationship(foreign_keys=[settled_by_org_id])
+    batch: Mapped[AnchorBatch | None] = relationship(back_populates="bills")
+
+
+class BatchStatus:
+    SIGNED = "signed"  # root and signed transaction stored, not yet accepted by a node
+    SENT = "sent"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+
+
+class AnchorBatch(db.Model):  # type: ignore[name-defined]
+    """One Merkle root; the signed transaction is stored before sending, so a crash loses nothing."""
+
+    __tablename__ = "anchor_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    root: Mapped[str] = mapped_column(String(66), unique=True)
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=BatchStatus.SIGNED, index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("chain_jobs.id"))
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    anchored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    organisation: Mapped[Organisation] = relationship()
+    bills: Mapped[list[Bill]] = relationship(back_populates="batch")
+
+
+class JobStatus:
+    QUEUED = "queued"  # waiting for a nonce
+    SIGNED = "signed"  # signed with its nonce; (re)broadcast until a receipt comes
+    CONFIRMED = "confirmed"
+    FAILED = "failed"  # reverted on chain; `error` says why
+
+
+class ChainJob(db.Model):  # type: ignore[name-defined]
+    """The outbox: every transaction the platform sends, in nonce order per sender."""
+
+    __tablename__ = "chain_jobs"
+    __table_args__ = (Index("ix_chain_jobs_status", "status", "sender"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender: Mapped[str] = mapped_column(String(42))
+    function: Mapped[str] = mapped_column(String(40))
+    args: Mapped[list[Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
+    nonce: Mapped[int | None] = mapped_column(BigInteger)
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    raw_tx: Mapped[str | None] = mapped_column(Text)
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    block_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+    error_args: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    bill_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    organisation_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Sender(db.Model):  # type: ignore[name-defined]
+    """The next nonce of each key, owned by whichever worker holds the lease."""
+
+    __tablename__ = "senders"
+
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    next_nonce: Mapped[int] = mapped_column(BigInteger)
+
+
+class WorkerLease(db.Model):  # type: ignore[name-defined]
+    """Only one worker sends at a time, whatever the number of app instances."""
+
+    __tablename__ = "worker_leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(80))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    organisation_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str | None] = mapped_column(String(80), index=True)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ChainState(db.Model):  # type: ignore[name-defined]
+    """Small key/value facts about the chain this database belongs to (chain id, registry)."""
+
+    __tablename__ = "chain_state"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+def audit(
+    actor: str, action: str, target: str | None = None, organisation_id: int | None = None, **detail: Any
+) -> None:
+    """Append to the audit log in the caller's transaction."""
+    db.session.add(
+        AuditEntry(
+            actor=actor,
+            action=action,
+            target=target,
+            organisation_id=organisation_id,
+            detail=json.loads(json.dumps(detail, default=str)) if detail else None,
+        )
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None

@@ -1,0 +1,93 @@
+"""Helpers for the app tests: organisations as the tests see them, waiting, sample bills."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+from app.extensions import db
+from app.pipeline import AnchorWorker
+
+_codes = itertools.count(1)
+
+
+@dataclass
+class Org:
+    id: int
+    name: str
+    address: str
+    token: str
+    username: str
+    password: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def credit_code() -> str:
+    """A fresh valid unified social credit code per call."""
+    from app.bills.model import credit_code_check_char
+
+    first17 = f"9111000010{next(_codes):07d}"
+    return first17 + credit_code_check_char(first17)
+
+
+def wait_until(app: Flask, condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Poll `condition` in an app context; without a worker thread, run worker rounds here."""
+    worker = app.extensions["billchain"].worker
+    own = None
+    if worker is None:  # one worker per app, so the lease stays with it between calls
+        own = app.extensions.setdefault("test_worker", AnchorWorker(app, holder="tests"))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if own is not None:
+            own.run_once()
+        with app.app_context():
+            db.session.expire_all()
+            if condition():
+                return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def bill_payload(**overrides: Any) -> dict[str, Any]:
+    """A school-fee bill as a school's system would send it."""
+    payload: dict[str, Any] = {
+        "bill_type": "school_fee",
+        "payer": {"kind": "person", "name": "张三", "id_number": "11010519491231002X"},
+        "contact": {"phone": "13800138000"},
+        "items": [
+            {
+                "code": "001",
+                "name": "学费",
+                "unit": "学期",
+                "quantity": "1",
+                "unit_price_fen": 250000,
+                "amount_fen": 250000,
+            },
+            {
+                "code": "002",
+                "name": "住宿费",
+                "unit": "月",
+                "quantity": "1.5",
+                "unit_price_fen": 30001,
+                "amount_fen": 45002,
+            },
+        ],
+        "total_fen": 295002,
+        "handler": "李四",
+        "checker": "王五",
+        "remarks": "2026 秋季学期",
+    }
+    payload.update(overrides)
+    return payload
+
+
+def next_number() -> int:
+    return next(_codes)

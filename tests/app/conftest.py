@@ -1,0 +1,146 @@
+"""App tests on real parts: one Anvil for the session, a fresh database per test on SQLite and PostgreSQL.
+
+Every test that takes `app` runs twice, once per database (PostgreSQL at 127.0.0.1:5432, database
+`test`, trust auth). Organisations are onboarded through the app itself, so each test gets its own
+keys and nothing on the shared chain collides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from appkit import Org, credit_code, next_number, wait_until
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app, devchain
+from app.chain import Deployment, deploy
+from app.devchain import ANVIL_DEV_KEYS, AnvilNode
+from app.extensions import db
+from app.models import Organisation, OrgStatus
+from app.pipeline import AnchorWorker
+from app.services import onboard_organisation
+from app.setup import ensure_finance, upgrade_database
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[AnvilNode]:
+    with devchain.start_anvil() as node:
+        yield node
+
+
+@pytest.fixture(scope="session")
+def deployment(anvil: AnvilNode) -> Deployment:
+    return deploy(anvil.rpc_url, devchain.dev_account(0))
+
+
+def _reset_postgres() -> None:
+    engine = sa.create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'billchain.sqlite'}"
+    _reset_postgres()
+    return POSTGRES_URL
+
+
+def make_config(anvil: AnvilNode, deployment: Deployment, database_url: str, tmp_path: Path) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "BILLCHAIN_DATABASE_URL": database_url,
+        "BILLCHAIN_RPC_URL": anvil.rpc_url,
+        "BILLCHAIN_REGISTRY": deployment.address,
+        "BILLCHAIN_CHAIN_ID": deployment.chain_id,
+        "BILLCHAIN_KEYSTORE_DIR": str(tmp_path / "keystore"),
+        "BILLCHAIN_KEYSTORE_PASSWORD": "test-password",
+        "BILLCHAIN_KEYSTORE_KDF_N": 2**10,  # fast keystores for tests only
+        "BILLCHAIN_ADMIN_KEY": ANVIL_DEV_KEYS[0],
+        "BILLCHAIN_ANCHOR_INTERVAL": 0.05,
+        "BILLCHAIN_CHAIN_TIMEOUT": 2.0,
+        "BILLCHAIN_CLAIM_WAIT": 15.0,
+        "BILLCHAIN_SECRET_KEY": "test-secret",
+    }
+
+
+@pytest.fixture
+def app(anvil: AnvilNode, deployment: Deployment, database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    app = create_app(make_config(anvil, deployment, database_url, tmp_path))
+    with app.app_context():
+        upgrade_database()
+        ensure_finance(password="finance-pass")
+    yield app
+    platform = app.extensions["billchain"]
+    if platform.worker is not None:
+        platform.worker.stop()
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def worker(app: Flask) -> Iterator[AnchorWorker]:
+    """The anchoring worker in a thread, as `make run` runs it (it takes over the tests' lease)."""
+    if "test_worker" in app.extensions:
+        app.extensions["test_worker"].release_lease()
+    worker = AnchorWorker(app)
+    app.extensions["billchain"].worker = worker
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def onboard(app: Flask) -> Callable[..., Org]:
+    """Onboard an organisation through the app and wait until the chain confirmed it."""
+
+    def _onboard(kind: str, name: str | None = None) -> Org:
+        with app.app_context():
+            username = f"{kind}{next_number()}"
+            done = onboard_organisation(
+                name or f"测试{kind} {username}",
+                credit_code(),
+                kind,
+                actor="test",
+                username=username,
+                password="pw",
+            )
+            org_id = done.organisation.id
+            address = done.organisation.address
+        wait_until(app, lambda: db.session.get(Organisation, org_id).status == OrgStatus.ACTIVE)
+        return Org(org_id, done.organisation.name, address, done.token, username, "pw")
+
+    return _onboard
+
+
+@pytest.fixture
+def issuer(onboard: Callable[..., Org]) -> Org:
+    return onboard("issuer", "北京市第一中学")
+
+
+@pytest.fixture
+def claimant(onboard: Callable[..., Org]) -> Org:
+    return onboard("claimant", "示例人寿保险")
+
+
+@pytest.fixture
+def other_claimant(onboard: Callable[..., Org]) -> Org:
+    return onboard("claimant", "另一家保险")
