@@ -67,9 +67,7 @@ def test_bad_base_urls_are_refused(base: str) -> None:
 
 def test_sixty_character_base_stays_within_version_10_at_ec_m() -> None:
     rng = random.Random(7)
-    worst = max(
-        make_qr(verify_url(BASE_60, rng.randbytes(32), rng.randbytes(32))).version for _ in range(50)
-    )
+    worst = max(make_qr(verify_url(BASE_60, rng.randbytes(32), rng.randbytes(32))).version for _ in range(50))
     assert worst <= MAX_QR_VERSION
     assert make_qr(verify_url(BASE_60, b"\xff" * 32, b"\xff" * 32)).error_correction == ERROR_CORRECT_M
 
