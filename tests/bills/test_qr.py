@@ -156,3 +156,13 @@ PHOTOS: dict[str, Callable[[Image.Image, tuple[int, int, int]], bytes]] = {
 def test_photo_of_the_bill_decodes_to_the_exact_url(case: str) -> None:
     page, box = bill_page()
     assert decode_image(PHOTOS[case](page, box)) == [URL]
+
+
+def test_heavier_blur_is_read_only_thanks_to_the_fallback_variants() -> None:
+    """Radius-2 blur defeats zxing's first pass; the sharpened grayscale variant recovers it."""
+    import zxingcpp
+
+    page, _ = bill_page()
+    blurred = page.filter(ImageFilter.GaussianBlur(2))
+    assert zxingcpp.read_barcodes(blurred, formats=zxingcpp.barcode_formats_from_str("QRCode")) == []
+    assert decode_image(encode(blurred)) == [URL]
