@@ -1,0 +1,1 @@
+"""Ape scripts (`ape run deploy|orgs|demo|gas`); a package so shared helpers import as scripts._billchain."""
