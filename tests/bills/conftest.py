@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from eth_account.signers.local import LocalAccount
 
 from app.bills.hashing import Domain
 from app.bills.model import Bill, credit_code_check_char, resident_id_check_char
+from app.bills.money import line_amount_fen
 
 JS_DIR = Path(__file__).parent / "js"
 REPO = Path(__file__).resolve().parents[2]
@@ -68,7 +70,7 @@ def make_bill(**overrides: Any) -> Bill:
 
 
 def many_items_bill(count: int, number: str = "0000000002") -> Bill:
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "code": f"I{i:03d}",
             "name": f"项目{i} 🧾 检查费",
@@ -79,10 +81,6 @@ def many_items_bill(count: int, number: str = "0000000002") -> Bill:
         }
         for i in range(count)
     ]
-    from decimal import Decimal
-
-    from app.bills.money import line_amount_fen
-
     for item in items:
         item["amount_fen"] = line_amount_fen(Decimal(item["quantity"]), item["unit_price_fen"])
     return Bill.create(
