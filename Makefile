@@ -41,7 +41,8 @@ compile: setup
 lint: setup
 	$(BIN)/ruff check app scripts tests
 	$(BIN)/ruff format --check app scripts tests
-	$(BIN)/mypy app scripts
+	$(BIN)/mypy app
+	$(BIN)/mypy scripts
 	npx solhint 'contracts/**/*.sol'
 
 # Contract unit tests on Ape's in-process EVM.

@@ -31,6 +31,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app.extensions import db
 
 
+def rows_changed(result: Any) -> int:
+    """rowcount of an UPDATE (SQLAlchemy types execute() as Result, which hides it)."""
+    return int(result.rowcount)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -318,3 +323,81 @@ def audit(
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+# ---------------------------------------------------------------- chain index, imports, wallet
+
+
+class ChainEvent(db.Model):  # type: ignore[name-defined]
+    """One registry log as the indexer saw it: the chain's side of every bill's timeline and of reconciliation."""
+
+    __tablename__ = "chain_events"
+    __table_args__ = (
+        UniqueConstraint("tx_hash", "log_index", name="uq_chain_event_log"),
+        Index("ix_chain_events_issuer_ref", "issuer", "bill_ref"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, index=True)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    log_index: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(40), index=True)
+    args: Mapped[dict[str, Any]] = mapped_column(JSON)
+    block_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    issuer: Mapped[str | None] = mapped_column(String(42))  # lower-case address: issuer, or the organisation
+    bill_ref: Mapped[str | None] = mapped_column(String(66))
+    root: Mapped[str | None] = mapped_column(String(66), index=True)
+
+
+class ImportStatus:
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"  # validation errors (nothing issued) or a stop part-way (`done` says how far)
+
+
+class ImportJob(db.Model):  # type: ignore[name-defined]
+    """A bulk import from CSV/XLSX, run by a background thread; the web page polls it."""
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(16), default=ImportStatus.QUEUED)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list[str] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WalletCode(db.Model):  # type: ignore[name-defined]
+    """A one-time code proving a payer holds the phone or e-mail on their bills; only its hash is kept."""
+
+    __tablename__ = "wallet_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    payer_key: Mapped[str] = mapped_column(String(64), index=True)
+    contact: Mapped[str] = mapped_column(String(200))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WalletEntry(db.Model):  # type: ignore[name-defined]
+    """A bill a payer added to their wallet from a bill file or QR photo (their own bills are found by payer_key)."""
+
+    __tablename__ = "wallet_entries"
+    __table_args__ = (UniqueConstraint("payer_key", "content_hash", name="uq_wallet_entry"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    payer_key: Mapped[str] = mapped_column(String(64), index=True)
+    content_hash: Mapped[str] = mapped_column(String(66))
+    bill_ref: Mapped[str] = mapped_column(String(66))
+    bill_id: Mapped[str | None] = mapped_column(String(32))
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)  # the verified bill file, for bills stored elsewhere
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

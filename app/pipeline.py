@@ -41,6 +41,7 @@ from app.models import (
     Sender,
     WorkerLease,
     audit,
+    rows_changed,
     utcnow,
 )
 from app.platform import Platform
@@ -82,7 +83,8 @@ class AnchorWorker:
 
     @property
     def platform(self) -> Platform:
-        return self.app.extensions["billchain"]  # type: ignore[no-any-return]
+        platform: Platform = self.app.extensions["billchain"]
+        return platform
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -106,10 +108,8 @@ class AnchorWorker:
         backoff = interval
         while not self._stop.is_set():
             report = self.run_once()
-            if report.chain_down:
-                backoff = min(backoff * 2, 30.0)  # a dead chain is polled gently
-            else:
-                backoff = interval
+            # A dead chain is polled gently; a live one every interval.
+            backoff = min(backoff * 2, 30.0) if report.chain_down else interval
             self._wake.wait(backoff)
             self._wake.clear()
         self.release_lease()
@@ -146,12 +146,14 @@ class AnchorWorker:
     def _take_lease(self) -> bool:
         now = utcnow()
         expires = now + timedelta(seconds=LEASE_SECONDS)
-        taken = db.session.execute(
-            update(WorkerLease)
-            .where(WorkerLease.name == LEASE_NAME)
-            .where(or_(WorkerLease.holder == self.holder, WorkerLease.expires_at < now))
-            .values(holder=self.holder, expires_at=expires)
-        ).rowcount
+        taken = rows_changed(
+            db.session.execute(
+                update(WorkerLease)
+                .where(WorkerLease.name == LEASE_NAME)
+                .where(or_(WorkerLease.holder == self.holder, WorkerLease.expires_at < now))
+                .values(holder=self.holder, expires_at=expires)
+            )
+        )
         if taken:
             db.session.commit()
             return True

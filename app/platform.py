@@ -120,7 +120,8 @@ class Platform:
 
 
 def platform() -> Platform:
-    return current_app.extensions["billchain"]  # type: ignore[no-any-return]
+    found: Platform = current_app.extensions["billchain"]
+    return found
 
 
 def _tune_sqlite(engine: Engine) -> None:

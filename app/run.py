@@ -12,7 +12,6 @@ import logging
 import os
 import secrets
 import signal
-import sys
 from pathlib import Path
 from types import FrameType
 
@@ -20,6 +19,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.devchain import ANVIL_DEV_KEYS, AnvilNode, start_anvil
+from app.setup import DemoLogin
 
 ANVIL_PORT = 8545
 HOST, PORT = os.environ.get("BILLCHAIN_HOST", "127.0.0.1"), int(os.environ.get("BILLCHAIN_PORT", "5000"))
@@ -68,14 +68,14 @@ def main() -> None:
             deployment = ensure_registry(app)
             print(f"BillRegistry at {deployment.address} on chain {deployment.chain_id}")
         new = database_is_new()
-        finance_login = ensure_finance(password="finance-demo") if new else None
+        finance_login = ensure_finance() if new else None
     worker = AnchorWorker(app)
     app.extensions["billchain"].worker = worker
     worker.start()
     if new:
         with app.app_context():
             logins = seed_demo()
-        _print_logins(finance_login, logins)
+        _print_logins(instance, finance_login, logins)
 
     server = make_server(HOST, PORT, app, threaded=True)
 
@@ -96,17 +96,22 @@ def main() -> None:
         print("stopped; bills and chain state are kept in", instance)
 
 
-def _print_logins(finance: tuple[str, str] | None, logins: list) -> None:  # type: ignore[type-arg]
-    print("\nDemo organisations (new database):")
+def _print_logins(instance: Path, finance: tuple[str, str] | None, logins: list[DemoLogin]) -> None:
+    """Print the demo logins once and keep a copy (mode 0600) in the instance folder."""
+    lines = ["Demo organisations (new database):"]
     if finance:
-        print(f"  finance department  login {finance[0]} / {finance[1]}")
+        lines.append(f"  finance   财政局 Finance Department\n            login {finance[0]} / {finance[1]}")
     for login in logins:
-        print(
+        lines.append(
             f"  {login.kind:<9} {login.organisation}\n            login {login.username} / {login.password}"
             f"   API token {login.token}"
         )
-    print()
+    text = "\n".join(lines) + "\n"
+    path = instance / "demo-logins.txt"
+    path.write_text(text)
+    path.chmod(0o600)
+    print("\n" + text + f"(also in {path})\n")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

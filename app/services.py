@@ -36,6 +36,7 @@ from app.models import (
     SettleState,
     User,
     audit,
+    rows_changed,
     utcnow,
 )
 from app.platform import platform
@@ -258,16 +259,18 @@ def request_claim(bill: Bill, claimant: Organisation, claim_ref: str, actor: str
     _require_settleable(bill)
     platform().client.block_number()  # chain down: answer 503 now rather than queue a claim nobody waits for
     now = utcnow()
-    taken = db.session.execute(
-        update(Bill)
-        .where(Bill.id == bill.id, Bill.status == BillStatus.ANCHORED, Bill.settle_state.is_(None))
-        .values(
-            settle_state=SettleState.CLAIMING,
-            settled_by_org_id=claimant.id,
-            settle_requested_at=now,
-            claim_ref=claim_ref,
+    taken = rows_changed(
+        db.session.execute(
+            update(Bill)
+            .where(Bill.id == bill.id, Bill.status == BillStatus.ANCHORED, Bill.settle_state.is_(None))
+            .values(
+                settle_state=SettleState.CLAIMING,
+                settled_by_org_id=claimant.id,
+                settle_requested_at=now,
+                claim_ref=claim_ref,
+            )
         )
-    ).rowcount
+    )
     if not taken:
         db.session.rollback()
         db.session.refresh(bill)
@@ -299,18 +302,20 @@ def request_void(
         raise ApiError(422, "invalid_reason", f"reason must be one of {sorted(VOID_REASONS)}.", "reason")
     _require_settleable(bill)
     platform().client.block_number()
-    taken = db.session.execute(
-        update(Bill)
-        .where(Bill.id == bill.id, Bill.status == BillStatus.ANCHORED, Bill.settle_state.is_(None))
-        .values(
-            settle_state=SettleState.VOIDING,
-            settled_by_org_id=issuer.id,
-            settle_requested_at=utcnow(),
-            void_reason=reason,
-            void_note=note[:200],
-            replacement_bill_id=replacement.id if replacement else None,
+    taken = rows_changed(
+        db.session.execute(
+            update(Bill)
+            .where(Bill.id == bill.id, Bill.status == BillStatus.ANCHORED, Bill.settle_state.is_(None))
+            .values(
+                settle_state=SettleState.VOIDING,
+                settled_by_org_id=issuer.id,
+                settle_requested_at=utcnow(),
+                void_reason=reason,
+                void_note=note[:200],
+                replacement_bill_id=replacement.id if replacement else None,
+            )
         )
-    ).rowcount
+    )
     if not taken:
         db.session.rollback()
         db.session.refresh(bill)
@@ -435,9 +440,9 @@ def revoke_organisation(org: Organisation, actor: str) -> ChainJob:
 
 def validate_credit_code(code: str) -> str | None:
     """None if `code` is a valid unified social credit code, else what is wrong (the domain's rule)."""
-    from app.bills.model import Issuer
-
     from pydantic import ValidationError
+
+    from app.bills.model import Issuer
 
     try:
         Issuer.model_validate({"name": "-", "credit_code": code})

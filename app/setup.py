@@ -99,7 +99,7 @@ def seed_demo() -> list[DemoLogin]:
 
     logins: list[DemoLogin] = []
     for name, code, kind, username in DEMO_ORGS:
-        password = f"{username}-demo"
+        password = secrets.token_urlsafe(9)
         done = onboard_organisation(name, code, kind, actor="demo", username=username, password=password)
         logins.append(DemoLogin(name, kind, username, password, done.token))
     return logins
