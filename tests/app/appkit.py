@@ -6,10 +6,13 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
+from app.chain import Deployment
+from app.devchain import ANVIL_DEV_KEYS, AnvilNode
 from app.extensions import db
 from app.pipeline import AnchorWorker
 
@@ -91,3 +94,23 @@ def bill_payload(**overrides: Any) -> dict[str, Any]:
 
 def next_number() -> int:
     return next(_codes)
+
+
+def make_config(anvil: AnvilNode, deployment: Deployment, database_url: str, tmp_path: Path) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "BILLCHAIN_DATABASE_URL": database_url,
+        "BILLCHAIN_RPC_URL": anvil.rpc_url,
+        "BILLCHAIN_REGISTRY": deployment.address,
+        "BILLCHAIN_CHAIN_ID": deployment.chain_id,
+        "BILLCHAIN_KEYSTORE_DIR": str(tmp_path / "keystore"),
+        "BILLCHAIN_KEYSTORE_PASSWORD": "test-password",
+        "BILLCHAIN_KEYSTORE_KDF_N": 2**10,  # fast keystores for tests only
+        "BILLCHAIN_ADMIN_KEY": ANVIL_DEV_KEYS[0],
+        "BILLCHAIN_ANCHOR_INTERVAL": 0.05,
+        "BILLCHAIN_CHAIN_TIMEOUT": 2.0,
+        "BILLCHAIN_CLAIM_WAIT": 15.0,
+        "BILLCHAIN_SECRET_KEY": "test-secret",
+    }

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from appkit import Org, credit_code, next_number, wait_until
+from appkit import Org, credit_code, make_config, next_number, wait_until
 from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app, devchain
 from app.chain import Deployment, deploy
-from app.devchain import ANVIL_DEV_KEYS, AnvilNode
+from app.devchain import AnvilNode
 from app.extensions import db
 from app.models import Organisation, OrgStatus
 from app.pipeline import AnchorWorker
@@ -54,26 +53,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'billchain.sqlite'}"
     _reset_postgres()
     return POSTGRES_URL
-
-
-def make_config(anvil: AnvilNode, deployment: Deployment, database_url: str, tmp_path: Path) -> dict[str, Any]:
-    return {
-        "TESTING": True,
-        "WTF_CSRF_ENABLED": False,
-        "RATELIMIT_ENABLED": False,
-        "BILLCHAIN_DATABASE_URL": database_url,
-        "BILLCHAIN_RPC_URL": anvil.rpc_url,
-        "BILLCHAIN_REGISTRY": deployment.address,
-        "BILLCHAIN_CHAIN_ID": deployment.chain_id,
-        "BILLCHAIN_KEYSTORE_DIR": str(tmp_path / "keystore"),
-        "BILLCHAIN_KEYSTORE_PASSWORD": "test-password",
-        "BILLCHAIN_KEYSTORE_KDF_N": 2**10,  # fast keystores for tests only
-        "BILLCHAIN_ADMIN_KEY": ANVIL_DEV_KEYS[0],
-        "BILLCHAIN_ANCHOR_INTERVAL": 0.05,
-        "BILLCHAIN_CHAIN_TIMEOUT": 2.0,
-        "BILLCHAIN_CLAIM_WAIT": 15.0,
-        "BILLCHAIN_SECRET_KEY": "test-secret",
-    }
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from appkit import bill_payload, wait_until
-from conftest import make_config
+from appkit import bill_payload, make_config, wait_until
 from flask import Flask
 from sqlalchemy import func, select, update
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import make_bill, many_items_bill
+from billkit import make_bill, many_items_bill
 from eth_account.signers.local import LocalAccount
 
 from app.bills import merkle

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import PAYER_ORG_CREDIT_CODE, make_bill, many_items_bill
+from billkit import PAYER_ORG_CREDIT_CODE, make_bill, many_items_bill
 from eth_account.signers.local import LocalAccount
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from conftest import (
+from billkit import (
     ISSUER_CREDIT_CODE,
     PAYER_ID_NUMBER,
     PAYER_ORG_CREDIT_CODE,

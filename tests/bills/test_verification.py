@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import make_bill
+from billkit import make_bill
 from eth_account.signers.local import LocalAccount
 from PIL import Image
 
