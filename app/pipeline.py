@@ -56,6 +56,8 @@ LEASE_SECONDS = 15
 REBROADCAST_AFTER = timedelta(seconds=5)
 # Fixed gas for anchors: no estimation round trip; the real cost is ~48k.
 ANCHOR_GAS = 120_000
+# A plain ether transfer to a new organisation key, on chains where gas is paid.
+FUND = "__fund__"
 
 
 @dataclass
@@ -229,7 +231,12 @@ class AnchorWorker:
                 db.session.add(sender)
             gas = ANCHOR_GAS if job.function == "anchor" else None
             try:
-                signed = client.build_and_sign(account, job.function, _decode_args(job.args), sender.next_nonce, gas)
+                if job.function == FUND:
+                    signed = _sign_transfer(client, account, job.args[0], int(job.args[1]), sender.next_nonce)
+                else:
+                    signed = client.build_and_sign(
+                        account, job.function, _decode_args(job.args), sender.next_nonce, gas
+                    )
             except ChainUnavailableError:
                 raise
             except Exception as exc:  # the node refused it in simulation: it would revert
@@ -378,6 +385,24 @@ class AnchorWorker:
                     .where(Bill.batch_id == batch.id, Bill.status == BillStatus.PENDING)
                     .values(batch_id=None, proof=None)
                 )
+
+
+def _sign_transfer(client: RegistryClient, account: Any, to: str, wei: int, nonce: int) -> Any:
+    """Sign an ether transfer with the outbox's nonce (the admin funds new keys on paid-gas chains)."""
+    from eth_utils import to_checksum_address
+
+    from app.chain import SignedTx
+
+    tx: dict[str, Any] = {
+        "to": to_checksum_address(to),
+        "value": wei,
+        "gas": 21_000,
+        "nonce": nonce,
+        "chainId": client.chain_id,
+        **client.fee_fields(),
+    }
+    signed = account.sign_transaction(tx)
+    return SignedTx(hash=bytes(signed.hash), raw=bytes(signed.raw_transaction), sender=account.address, nonce=nonce)
 
 
 def _decode_args(args: list[Any]) -> list[Any]:

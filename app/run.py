@@ -56,7 +56,6 @@ def main() -> None:
         os.environ.setdefault("BILLCHAIN_ADMIN_KEY", ANVIL_DEV_KEYS[0])
         print(f"Anvil running at {node.rpc_url} (state: {chain_dir / 'anvil-state.json'})")
     os.environ.setdefault("BILLCHAIN_KEYSTORE_PASSWORD", _dev_secret(instance, "keystore-password"))
-    os.environ.setdefault("BILLCHAIN_WORKER", "false")  # started below, once the chain is set up
 
     app = create_app()
     from app.pipeline import AnchorWorker
@@ -70,8 +69,9 @@ def main() -> None:
         new = database_is_new()
         finance_login = ensure_finance() if new else None
     worker = AnchorWorker(app)
-    app.extensions["billchain"].worker = worker
-    worker.start()
+    if app.config["BILLCHAIN_WORKER"]:  # else run `flask --app app anchor-worker` separately
+        app.extensions["billchain"].worker = worker
+        worker.start()
     if new:
         with app.app_context():
             logins = seed_demo()

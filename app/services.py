@@ -39,6 +39,7 @@ from app.models import (
     rows_changed,
     utcnow,
 )
+from app.pipeline import FUND
 from app.platform import platform
 
 VOID_REASONS = {1: "wrong content", 2: "refund", 3: "duplicate", 4: "other"}
@@ -397,7 +398,7 @@ def onboard_organisation(
         db.session.add(
             ChainJob(
                 sender=admin.address,
-                function="__fund__",
+                function=FUND,
                 args=[address, int(current_app.config["BILLCHAIN_FUND_WEI"])],
                 organisation_id=org.id,
             )

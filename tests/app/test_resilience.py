@@ -179,3 +179,24 @@ def test_registry_client_sees_restarted_chain_state(node):
     node.restart()
 
     assert RegistryClient(node.rpc_url, deployment.address).has_code()
+
+
+def test_onboarding_on_a_paid_gas_chain_funds_the_new_key_and_it_anchors(database_url, tmp_path):
+    """Where gas is not free, the finance admin funds each new organisation key through the outbox."""
+    with devchain.start_anvil(free_gas=False) as paid:
+        deployment = deploy(paid.rpc_url, devchain.dev_account(0))
+        app = create_app(make_config(paid, deployment, database_url, tmp_path))
+        with app.app_context():
+            upgrade_database()
+            ensure_finance(password="finance-pass")
+            assert app.extensions["billchain"].client.gas_is_paid()
+        token = _onboard_issuer(app)
+        ids = _issue(app, token, 2)
+
+        wait_until(app, lambda: {db.session.get(Bill, i).status for i in ids} == {"anchored"})
+
+        with app.app_context():
+            funded = db.session.scalars(select(ChainJob).where(ChainJob.function == "__fund__")).one()
+            assert funded.status == JobStatus.CONFIRMED
+            db.session.remove()
+            db.engine.dispose()
