@@ -1,0 +1,1 @@
+"""Benchmarks: gas, domain operations, end-to-end issuance and verification, set-up time (`make bench`)."""

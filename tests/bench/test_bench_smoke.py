@@ -1,0 +1,34 @@
+"""`python -m bench --tiny` runs every benchmark end to end (real Anvil, gunicorn, SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _numbers(section: dict[str, object], keys: tuple[str, ...]) -> None:
+    for key in keys:
+        assert isinstance(section[key], int | float), key
+
+
+def test_tiny_bench_writes_every_section_with_numbers(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    subprocess.run([sys.executable, "-m", "bench", "--tiny", "--out", str(out)], cwd=REPO, check=True, timeout=120)
+    results = json.loads(out.read_text())
+    assert {"machine", "gas", "domain", "e2e", "setup", "targets"} <= set(results)
+    _numbers(results["machine"], ("nproc",))
+    _numbers(
+        results["gas"],
+        ("deploy", "register_organisation", "anchor_single", "anchor_root_1000", "claim_tree_1000", "void"),
+    )
+    _numbers(results["domain"], ("hash_sign_ms", "merkle_10000_ms", "qr_svg_ms", "qr_png_ms", "qr_photo_decode_ms"))
+    for database in ("sqlite", "postgresql"):
+        issued = results["e2e"][database]["issuance"]
+        _numbers(issued, ("bills", "bills_per_s", "latency_p50_s", "latency_p99_s"))
+        for kind in ("get_v", "post_verify_file"):
+            _numbers(results["e2e"][database]["verification"][kind], ("requests_per_s", "p50_ms", "p99_ms"))
+    assert all(isinstance(t["pass"], bool) for t in results["targets"])
