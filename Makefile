@@ -11,7 +11,7 @@ PYTEST_FLAGS ?= -q
 
 .PHONY: setup run test lint compile test-contracts test-nodes test-py bench chromium clean
 
-setup: $(VENV)/.stamp node_modules/.stamp $(SOLCX_BINARY_PATH)/solc-v0.8.28 $(BIN)/anvil
+setup: $(VENV)/.stamp node_modules/.stamp $(SOLCX_BINARY_PATH)/solc-v0.8.28 $(BIN)/anvil app/static/vendor/.stamp
 
 $(VENV)/.stamp: requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,6 +21,10 @@ $(VENV)/.stamp: requirements.txt requirements-dev.txt
 node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# Browser assets (QR scanner polyfill + wasm) copied from node_modules: served locally, never from a CDN.
+app/static/vendor/.stamp: node_modules/.stamp tools/vendor-assets.sh
+	tools/vendor-assets.sh
 
 # py-solc-x (used by ape-solidity) only looks for solc-v<version> in SOLCX_BINARY_PATH.
 $(SOLCX_BINARY_PATH)/solc-v0.8.28: tools/solc-shim.js node_modules/.stamp

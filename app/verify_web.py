@@ -26,6 +26,28 @@ class VerifyForm(FlaskForm):
     url = StringField("Verify URL")
 
 
+def read_source(form: VerifyForm) -> Any:
+    """What the person gave us: a photo (or camera frame), a bill file, or a verify URL."""
+    source: Any = None
+    if form.photo.data:
+        source = form.photo.data.read()
+    elif form.bill_file.data:
+        source = form.bill_file.data.read().decode("utf-8", errors="replace")
+    elif form.url.data:
+        source = form.url.data.strip()
+    if not source:
+        raise ApiError(400, "nothing_to_verify", "Choose a photo, a bill file or paste a verify URL.", "photo")
+    return source
+
+
+@bp.app_context_processor
+def _claim_form() -> dict[str, Any]:
+    """Result pages offer claimants the claim form beside the verdict."""
+    from app.claim.forms import ClaimForm
+
+    return {"claim_form_factory": ClaimForm}
+
+
 @bp.route("/v/<path:token>")
 @limiter.limit(verify_limit)
 def verify_link(token: str) -> Any:
@@ -42,16 +64,7 @@ def verify_page() -> Any:
     form = VerifyForm()
     result = None
     if form.validate_on_submit():
-        source: Any = None
-        if form.photo.data:
-            source = form.photo.data.read()
-        elif form.bill_file.data:
-            source = form.bill_file.data.read().decode("utf-8", errors="replace")
-        elif form.url.data:
-            source = form.url.data.strip()
-        if not source:
-            raise ApiError(400, "nothing_to_verify", "Choose a photo, a bill file or paste a verify URL.", "photo")
-        result = verify_any(source)
+        result = verify_any(read_source(form))
     return render_template(
         "verify/result.html" if result else "verify/index.html",
         result=result,

@@ -1,0 +1,1 @@
+"""Finance department pages: onboard, list and revoke organisations; API tokens."""

@@ -1,0 +1,11 @@
+"""The claim form: the claimant's own reference (their case or voucher number)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length
+
+
+class ClaimForm(FlaskForm):
+    claim_ref = StringField("Your claim reference 报销单号", validators=[DataRequired(), Length(max=64)])

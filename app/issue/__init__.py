@@ -1,0 +1,1 @@
+"""Issuer pages: the bill form, the organisation's bill list, voiding, and the printable bill page."""
