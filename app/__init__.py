@@ -57,6 +57,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     web.init_app(app)
     for blueprint in api_blueprints:
         openapi.register_blueprint(blueprint)
+    from app.imports import bp as imports_bp
+
+    app.register_blueprint(imports_bp)
+    from app.txpage import bp as tx_bp
+
+    app.register_blueprint(tx_bp)
     cli.init_app(app)
     return app
 

@@ -3,6 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=8546
+probe='{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}'
+if curl -sf -X POST -H 'content-type: application/json' --data "$probe" "http://127.0.0.1:$port" >/dev/null 2>&1; then
+  echo "with-ganache: port $port is taken by another node; stop it first" >&2
+  exit 1
+fi
 node_modules/.bin/ganache --server.port "$port" --server.host 127.0.0.1 --chain.chainId 1337 \
   --wallet.mnemonic "test test test test test test test test test test test junk" \
   --wallet.totalAccounts 10 --logging.quiet true &
@@ -13,4 +18,5 @@ for _ in $(seq 1 100); do
     --data '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' "http://127.0.0.1:$port" >/dev/null && break
   sleep 0.1
 done
+kill -0 "$pid" 2>/dev/null || { echo "with-ganache: ganache did not start" >&2; exit 1; }
 "$@"

@@ -204,3 +204,15 @@ def test_unknown_bill_is_404_json(client, issuer):
 
     assert response.status_code == 404
     assert response.get_json()["error"] == "bill_not_found"
+
+
+def test_transaction_page_shows_the_anchoring_receipt(app, client, issuer, worker):
+    created = issue(client, issuer)
+    wait_anchored(app, created["id"])
+    detail = client.get(f"/api/v1/bills/{created['id']}", headers=issuer.auth).get_json()
+
+    tx = client.get(detail["anchoring"]["tx_url"], headers={"Accept": "application/json"}).get_json()
+
+    assert tx["status"] == "success"
+    assert tx["events"][0]["name"] == "BillsAnchored"
+    assert tx["events"][0]["args"]["root"] == detail["anchoring"]["root"]
