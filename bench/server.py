@@ -30,6 +30,8 @@ class Served:
     token: str
     database_url: str
     engine: sa.Engine
+    web_pid: int = 0
+    worker_pid: int = 0
 
 
 def postgres_url() -> str:
@@ -168,7 +170,7 @@ def serve(database: str, *, anchor_interval: float = 1.0, workers: int = 2, thre
             engine = sa.create_engine(database_url)
             try:
                 _wait_http(f"{base_url}/api/v1/health", web)
-                yield Served(base_url, token, database_url, engine)
+                yield Served(base_url, token, database_url, engine, web.pid, anchor.pid)
             finally:
                 engine.dispose()
                 _stop(anchor)
