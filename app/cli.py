@@ -166,6 +166,39 @@ def init_db() -> None:
     click.echo("database is up to date")
 
 
+@bills_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--org", "credit_code", required=True, help="credit code of the issuing organisation")
+def bills_import(file: Path, credit_code: str) -> None:
+    """Import bills from a CSV or XLSX file (one row per bill; see app/imports.py for the columns)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from app.imports import create_job, run_job
+
+    org = db.session.scalar(select(Organisation).where(Organisation.credit_code == credit_code))
+    if org is None:
+        raise click.ClickException(f"--org: no organisation with credit code {credit_code}")
+    job = create_job(org, file.name, actor="cli")
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+    ) as bar:
+        task = bar.add_task("validating", total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, description="issuing", completed=done, total=total)
+
+        job = run_job(job.id, file.read_bytes(), advance)
+    if job.errors:
+        for error in job.errors:
+            click.echo(error, err=True)
+        raise click.ClickException(
+            f"nothing issued from {file.name}: fix the rows above"
+            if not job.done
+            else f"stopped after {job.done} of {job.total} bills"
+        )
+    click.echo(f"issued {job.done} bills from {file.name} (import job {job.id}); anchoring follows")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(orgs)
     app.cli.add_command(bills_cli)
