@@ -14,12 +14,13 @@ from werkzeug.wrappers import Response
 
 from app.auth import role_required
 from app.bills.errors import BillValidationError, FieldError
+from app.bills.model import Bill as DomainBill
 from app.bills.money import MAX_FEN, fen_to_capital, format_fen, line_amount_fen, parse_yuan
 from app.bills.qr import render_svg
 from app.errors import ApiError, not_found
 from app.extensions import db
 from app.issue.forms import IssueForm, VoidForm, bill_type_label
-from app.models import Bill, JobStatus, OrgKind
+from app.models import Bill, JobStatus, OrgKind, utcnow
 from app.pipeline import wait_for_job
 from app.presenters import anchoring, iso, masked_document, settlement
 from app.services import bill_file, bill_verify_url, issue_bills, request_void
@@ -132,6 +133,25 @@ def _payload(form: IssueForm, rows: list[Any]) -> tuple[dict[str, Any], list[Fie
     return payload, problems
 
 
+def _domain_errors(payload: dict[str, Any]) -> list[FieldError]:
+    """The domain's rule errors for a payload, without storing anything."""
+    org = current_user.organisation
+    data = {
+        **payload,
+        "issuer": {"name": org.name, "credit_code": org.credit_code},
+        "bill_code": "00000000",
+        "bill_number": "0000000000",
+        "issued_at": utcnow().isoformat(),
+    }
+    try:
+        DomainBill.create(data)
+    except BillValidationError as exc:
+        return [
+            e for e in exc.errors if not e.field.endswith(("amount_fen", "unit_price_fen")) and e.field != "total_fen"
+        ]
+    return []
+
+
 @bp.route("/issue", methods=["GET", "POST"])
 @role_required(OrgKind.ISSUER)
 def issue() -> Any:
@@ -147,8 +167,8 @@ def issue() -> Any:
         elif valid:
             payload, problems = _payload(form, rows)
             try:
-                if problems:
-                    raise BillValidationError(problems)
+                if problems:  # show the domain's findings too, not only the unreadable prices
+                    raise BillValidationError(problems + _domain_errors(payload))
                 bills = issue_bills(current_user.organisation, [payload], actor=f"user:{current_user.username}")
             except BillValidationError as exc:
                 errors = list(exc.errors) + [p for p in problems if p not in exc.errors]
