@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from eth_utils import keccak
 from flask import Flask
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -56,6 +57,8 @@ LEASE_SECONDS = 15
 REBROADCAST_AFTER = timedelta(seconds=5)
 # Fixed gas for anchors: no estimation round trip; the real cost is ~48k.
 ANCHOR_GAS = 120_000
+# The reference of the salt leaf that makes a retried batch's root new.
+BATCH_SALT_REF = keccak(text="billchain:batch-salt:v1")
 # A plain ether transfer to a new organisation key, on chains where gas is paid.
 FUND = "__fund__"
 
@@ -202,8 +205,14 @@ class AnchorWorker:
                 .order_by(Bill.created_at, Bill.id)
                 .limit(limit)
             ).all()
-            tree = build_tree([(bytes.fromhex(r.bill_ref[2:]), bytes.fromhex(r.content_hash[2:])) for r in rows])
+            pairs = [(bytes.fromhex(r.bill_ref[2:]), bytes.fromhex(r.content_hash[2:])) for r in rows]
+            tree = build_tree(pairs)
             root = "0x" + tree.root.hex()
+            if db.session.scalar(select(AnchorBatch.id).where(AnchorBatch.root == root)) is not None:
+                # This exact root failed before (e.g. another issuer anchored it first): a random extra
+                # leaf gives the same bills a fresh root. It is no bill, so nothing can claim it.
+                tree = build_tree([*pairs, (BATCH_SALT_REF, os.urandom(32))])
+                root = "0x" + tree.root.hex()
             job = ChainJob(sender=org.address, function="anchor", args=[root], organisation_id=org.id)
             batch = AnchorBatch(organisation_id=org.id, root=root, size=len(rows), status=BatchStatus.SIGNED)
             db.session.add_all([job, batch])
@@ -368,8 +377,10 @@ class AnchorWorker:
                 sync_settlement_from_chain(bill)
         if job.function == "anchor":
             batch = db.session.scalar(select(AnchorBatch).where(AnchorBatch.job_id == job.id))
-            if batch is not None and job.error == "BillRootAlreadyAnchored":
-                # Anchored earlier (e.g. by a job whose receipt we lost): the chain's record stands.
+            first_issuer = str((job.error_args or {}).get("issuer", "")).lower()
+            if batch is not None and job.error == "BillRootAlreadyAnchored" and first_issuer == job.sender.lower():
+                # Anchored earlier by this same key (a job whose receipt we lost): the chain's record stands.
+                # If another issuer took the root first, the bills are re-batched below instead.
                 batch.status = BatchStatus.CONFIRMED
                 job.status = JobStatus.CONFIRMED
                 db.session.execute(

@@ -200,3 +200,36 @@ def test_onboarding_on_a_paid_gas_chain_funds_the_new_key_and_it_anchors(databas
             assert funded.status == JobStatus.CONFIRMED
             db.session.remove()
             db.engine.dispose()
+
+
+def test_root_taken_by_another_issuer_is_reanchored_under_a_fresh_root(own_app):
+    """A registered issuer that copies a pending root cannot block the owner's bills for long."""
+    token = _onboard_issuer(own_app)
+    ids = _issue(own_app, token, 3)
+    worker = own_app.extensions["test_worker"]
+    with own_app.app_context():
+        worker._batch_pending_bills(worker.last_report)  # the owner's root is now known (not yet sent)
+        stolen = db.session.scalars(select(AnchorBatch)).one().root
+        thief = devchain.dev_account(5)
+        client = own_app.extensions["billchain"].client
+        client.transact(
+            devchain.dev_account(0), "registerOrganisation", thief.address, "冒名单位", "91110000MA01ABCD2X", 1
+        )
+        client.transact(thief, "anchor", bytes.fromhex(stolen[2:]))
+        db.session.remove()
+
+    wait_until(own_app, lambda: {db.session.get(Bill, i).status for i in ids} == {"anchored"})
+
+    with own_app.app_context():
+        roots = {db.session.get(Bill, i).batch.root for i in ids}
+        assert roots != {stolen}
+        owner = db.session.get(Bill, ids[0]).organisation.address
+        (root,) = roots
+        assert own_app.extensions["billchain"].client.anchor_of(bytes.fromhex(root[2:]))[0] == owner
+    answer = own_app.test_client().post("/api/v1/verify", json={"url": _verify_url(own_app, token, ids[0])})
+    assert answer.get_json()["verdict"] == "authentic"
+
+
+def _verify_url(app: Flask, token: str, bill_id: str) -> str:
+    detail = app.test_client().get(f"/api/v1/bills/{bill_id}", headers={"Authorization": f"Bearer {token}"})
+    return str(detail.get_json()["verify_url"])
