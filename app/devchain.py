@@ -60,6 +60,11 @@ def find_anvil() -> str:
     return found
 
 
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def free_port() -> int:
     """A port the OS just had free on 127.0.0.1 (anvil binds it right after; a clash is retried)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -128,6 +133,12 @@ class AnvilNode:
     def start(self) -> AnvilNode:
         """Start and wait until the RPC answers; picks a new free port if a chosen-free one clashes."""
         fixed_port = self.port is not None
+        if fixed_port and _port_in_use(int(self.port)):  # type: ignore[arg-type]
+            # Another node would answer our readiness probe and we would silently use it.
+            raise RuntimeError(
+                f"port {self.port} is already in use (another chain or `make run`?): stop it, "
+                "or set BILLCHAIN_RPC_URL to use that chain"
+            )
         for _attempt in range(3):
             if not fixed_port:
                 self.port = free_port()
