@@ -60,6 +60,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from app.imports import bp as imports_bp
 
     app.register_blueprint(imports_bp)
+    from app.wallet import bp as wallet_bp
+
+    app.register_blueprint(wallet_bp)
     from app.txpage import bp as tx_bp
 
     app.register_blueprint(tx_bp)
