@@ -38,6 +38,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ANCHOR_INTERVAL", 1.0, float, "Seconds between anchoring rounds (one root per issuer)."),
     Setting("ANCHOR_BATCH_SIZE", 5000, int, "Most bills under one Merkle root."),
     Setting("WORKER", True, bool, "Run the anchoring worker inside this process (thread)."),
+    Setting("WORKER_LEASE", 15.0, float, "Seconds a dead worker's lease blocks the next one from sending."),
     Setting("CLAIM_WAIT", 20.0, float, "Seconds a claim/void request waits for chain confirmation."),
     Setting("FUND_WEI", 10**17, int, "Wei the admin sends new organisation keys on chains with paid gas."),
     Setting("RATELIMIT_VERIFY", "120 per minute", str, "Rate limit of public verify endpoints per client."),

@@ -53,7 +53,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "chain-sender"
-LEASE_SECONDS = 15
 REBROADCAST_AFTER = timedelta(seconds=5)
 # Fixed gas for anchors: no estimation round trip; the real cost is ~48k.
 ANCHOR_GAS = 120_000
@@ -150,7 +149,7 @@ class AnchorWorker:
 
     def _take_lease(self) -> bool:
         now = utcnow()
-        expires = now + timedelta(seconds=LEASE_SECONDS)
+        expires = now + timedelta(seconds=float(self.app.config["BILLCHAIN_WORKER_LEASE"]))
         taken = rows_changed(
             db.session.execute(
                 update(WorkerLease)

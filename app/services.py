@@ -54,9 +54,12 @@ def chain_domain() -> tuple[int, str]:
     if "chain_id" in cached and "registry" in cached:
         return int(cached["chain_id"]), cached["registry"]
     chain_id, registry = platform().domain()
-    db.session.merge(ChainState(key="chain_id", value=str(chain_id)))
-    db.session.merge(ChainState(key="registry", value=registry))
-    db.session.commit()
+    try:
+        db.session.merge(ChainState(key="chain_id", value=str(chain_id)))
+        db.session.merge(ChainState(key="registry", value=registry))
+        db.session.commit()
+    except IntegrityError:  # a concurrent first request wrote the same facts first
+        db.session.rollback()
     return chain_id, registry
 
 

@@ -7,6 +7,7 @@ keys and nothing on the shared chain collides.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -39,20 +40,25 @@ def deployment(anvil: AnvilNode) -> Deployment:
     return deploy(anvil.rpc_url, devchain.dev_account(0))
 
 
-def _reset_postgres() -> None:
+def _postgres_schema(name: str, *, drop: bool = False) -> None:
     engine = sa.create_engine(POSTGRES_URL)
     with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
+        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        if not drop:
+            conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
     engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database per test: a SQLite file, or a PostgreSQL schema of its own (parallel-safe)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'billchain.sqlite'}"
-    _reset_postgres()
-    return POSTGRES_URL
+        yield f"sqlite:///{tmp_path / 'billchain.sqlite'}"
+        return
+    schema = f"t{os.getpid()}_{next_number()}"
+    _postgres_schema(schema)
+    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    _postgres_schema(schema, drop=True)
 
 
 @pytest.fixture
