@@ -63,6 +63,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from app.wallet import bp as wallet_bp
 
     app.register_blueprint(wallet_bp)
+    from app.finance import bp as finance_bp
+
+    app.register_blueprint(finance_bp)
     from app.txpage import bp as tx_bp
 
     app.register_blueprint(tx_bp)
