@@ -91,7 +91,7 @@ def test_nav_shows_the_pages_of_the_role(client: FlaskClient, issuer: Org) -> No
 
 
 def test_post_without_csrf_token_is_refused(
-    anvil: object, deployment: object, database_url: str, tmp_path: Path, issuer: Org
+    anvil: object, deployment: object, database_url: str, tmp_path: Path
 ) -> None:
     config = make_config(anvil, deployment, database_url, tmp_path / "csrf")  # type: ignore[arg-type]
     config["WTF_CSRF_ENABLED"] = True
