@@ -14,6 +14,7 @@ so absent and empty cannot be confused); a bill without contact hashes Contact("
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from eth_account import Account
@@ -153,26 +154,83 @@ def typed_data(bill: Bill, domain: Domain) -> dict[str, Any]:
     }
 
 
-def _signable(bill: Bill, domain: Domain) -> SignableMessage:
-    return encode_typed_data(full_message=typed_data(bill, domain))
-
-
-def _digest(signable: SignableMessage) -> bytes:
+def reference_digest(bill: Bill, domain: Domain) -> bytes:
+    """The digest as eth-account's generic EIP-712 encoder computes it: the yardstick for `content_hash`."""
+    signable: SignableMessage = encode_typed_data(full_message=typed_data(bill, domain))
     # EIP-191 version 0x01: keccak256(0x19 0x01 ‖ domainSeparator ‖ hashStruct(message)).
     return keccak(b"\x19" + signable.version + signable.header + signable.body)
 
 
+# ---------------------------------------------------------------- the fast encoder
+# eth-account's encoder re-derives the types for every value and hashes each bill twice when signing;
+# for our fixed types, precomputed type hashes and a per-domain separator are ~10× faster. The tests
+# hold it equal to `reference_digest` and to ethers' TypedDataEncoder.
+
+
+def _encode_type(primary: str, types: dict[str, list[dict[str, str]]]) -> str:
+    deps: set[str] = set()
+
+    def walk(name: str) -> None:
+        for field in types[name]:
+            base = field["type"].removesuffix("[]")
+            if base in types and base not in deps:
+                deps.add(base)
+                walk(base)
+
+    walk(primary)
+    deps.discard(primary)
+    return "".join(
+        f"{name}({','.join(f['type'] + ' ' + f['name'] for f in types[name])})" for name in [primary, *sorted(deps)]
+    )
+
+
+_TYPE_HASHES = {name: keccak(_encode_type(name, BILL_TYPES).encode()) for name in BILL_TYPES}
+_DOMAIN_TYPE_HASH = keccak(_encode_type("EIP712Domain", {"EIP712Domain": _EIP712_DOMAIN_TYPE}).encode())
+
+
+def _encode_value(kind: str, value: Any) -> bytes:
+    if kind == "string":
+        return keccak(value.encode("utf-8"))
+    if kind.startswith("uint"):
+        return int(value).to_bytes(32, "big")
+    if kind == "bytes32":
+        return bytes(value)
+    if kind.endswith("[]"):
+        return keccak(b"".join(_hash_struct(kind[:-2], item) for item in value))
+    return _hash_struct(kind, value)
+
+
+def _hash_struct(name: str, value: dict[str, Any]) -> bytes:
+    fields = BILL_TYPES[name]
+    return keccak(_TYPE_HASHES[name] + b"".join(_encode_value(f["type"], value[f["name"]]) for f in fields))
+
+
+@lru_cache(maxsize=64)
+def _domain_separator(domain: Domain) -> bytes:
+    return keccak(
+        _DOMAIN_TYPE_HASH
+        + keccak(DOMAIN_NAME.encode())
+        + keccak(DOMAIN_VERSION.encode())
+        + domain.chain_id.to_bytes(32, "big")
+        + bytes(12)
+        + bytes.fromhex(domain.verifying_contract[2:])
+    )
+
+
 def content_hash(bill: Bill, domain: Domain) -> bytes:
     """The bill's 32-byte EIP-712 digest: what is anchored on chain and what the issuer signs."""
-    return _digest(_signable(bill, domain))
+    return keccak(b"\x19\x01" + _domain_separator(domain) + _hash_struct("Bill", bill_message(bill)))
 
 
 def sign_bill(bill: Bill, domain: Domain, signer: LocalAccount | str | bytes) -> tuple[bytes, BillSignature]:
-    """The issuing organisation signs the typed data; returns (content_hash, signature)."""
+    """The issuing organisation signs the typed data; returns (content_hash, signature).
+
+    Signing the digest is exactly what eth_signTypedData_v4 does after encoding, so wallets agree.
+    """
     account = signer if isinstance(signer, LocalAccount) else Account.from_key(signer)
-    signable = _signable(bill, domain)
-    signed = account.sign_message(signable)
-    return _digest(signable), BillSignature(signer=account.address, value=bytes(signed.signature))
+    digest = content_hash(bill, domain)
+    signed = account.unsafe_sign_hash(digest)
+    return digest, BillSignature(signer=account.address, value=bytes(signed.signature))
 
 
 def recover_signer(bill: Bill, domain: Domain, signature: bytes) -> str | None:
@@ -180,6 +238,6 @@ def recover_signer(bill: Bill, domain: Domain, signature: bytes) -> str | None:
     if len(signature) != 65:
         return None
     try:
-        return str(Account.recover_message(_signable(bill, domain), signature=signature))
+        return str(Account._recover_hash(content_hash(bill, domain), signature=signature))
     except Exception:  # eth-keys raises several types for malformed (r, s, v); all mean "not a signature"
         return None
