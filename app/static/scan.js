@@ -33,10 +33,12 @@
 
   function makeDetector() {
     if ("BarcodeDetector" in window) {
+      box.dataset.scanMode = "native";
       return Promise.resolve(new window.BarcodeDetector({ formats: ["qr_code"] }));
     }
     return loadPolyfill().then(function (api) {
-      if (!api) return null;
+      if (!api) { box.dataset.scanMode = "server"; return null; }
+      box.dataset.scanMode = "polyfill";
       // Serve the wasm from this site, never from a CDN.
       api.prepareZXingModule({
         overrides: {
@@ -56,6 +58,7 @@
 
   function found(text) {
     stop();
+    try { sessionStorage.setItem("billchain.scanMode", box.dataset.scanMode || ""); } catch (e) { /* private mode */ }
     say("QR code found 已识别: " + text);
     form.querySelector("input[name=url]").value = text;
     form.submit();
@@ -68,6 +71,7 @@
     canvas.getContext("2d").drawImage(video, 0, 0);
     canvas.toBlob(function (blob) {
       stop();
+      try { sessionStorage.setItem("billchain.scanMode", "server"); } catch (e) { /* private mode */ }
       setFile(form.querySelector("input[name=photo]"), new File([blob], "camera.jpg", { type: "image/jpeg" }));
       say("Checking the photo on the server…");
       form.submit();
