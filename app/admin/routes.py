@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -89,7 +89,7 @@ def revoke(org_id: int) -> Response:
         raise ApiError(400, "invalid_form", "The form expired; try again.")
     revoke_organisation(org, actor=f"user:{current_user.username}")
     flash(f"Revocation of {org.name} submitted to the chain.")
-    return redirect("/admin/orgs")
+    return redirect(url_for("admin.orgs"))
 
 
 @bp.route("/orgs/<int:org_id>/tokens", methods=["POST"])

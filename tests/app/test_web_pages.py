@@ -261,3 +261,31 @@ def test_onboard_form_shows_bad_credit_code_at_the_field(client: FlaskClient) ->
     )
     assert response.status_code == 422
     assert 'data-field="credit_code"' in response.text
+
+
+def test_tampered_bill_file_shows_red_verdict_and_failed_check(
+    app: Flask, client: FlaskClient, issuer: Org, worker: object
+) -> None:
+    import io
+    import json
+
+    login(client, issuer.username)
+    bill_id = issue_via_form(client)
+    wait_until(app, lambda: db.session.get(Bill, bill_id).status == BillStatus.ANCHORED)
+    document = client.get(f"/bills/{bill_id}/file.json").json
+    assert document is not None
+    document["bill"]["remarks"] = "改过的备注"
+    upload = (io.BytesIO(json.dumps(document).encode()), "bill.json")
+    response = client.post("/verify", data={"bill_file": upload}, content_type="multipart/form-data")
+    assert 'data-verdict="tampered"' in response.text
+    assert 'id="failed-check"' in response.text and "verdict-red" in response.text
+
+
+def test_claimant_sees_the_bill_page_masked_without_file(client: FlaskClient, issuer: Org, claimant: Org) -> None:
+    login(client, issuer.username)
+    bill_id = issue_via_form(client)
+    client.post("/logout")
+    login(client, claimant.username)
+    page = client.get(f"/bills/{bill_id}").text
+    assert "1101**********002X" in page and "11010519491231002X" not in page
+    assert client.get(f"/bills/{bill_id}/file.json").status_code == 403
