@@ -35,6 +35,7 @@ class Platform:
         self._keystore: Keystore | None = None
         self._lock = threading.Lock()
         self.worker: AnchorWorker | None = None
+        self.verify_reader: Any = None  # app.verify_service.OrganisationCache, made on first verification
         with app.app_context():
             _tune_sqlite(db.engine)
 
