@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 from appkit import Org, wait_until
-from conftest import make_config
 from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
 from app.extensions import db
 from app.models import Bill, BillStatus, Organisation
-from app.setup import ensure_finance, upgrade_database
 
 
 def login(client: FlaskClient, username: str, password: str = "pw") -> None:
@@ -90,19 +87,14 @@ def test_nav_shows_the_pages_of_the_role(client: FlaskClient, issuer: Org) -> No
     assert 'href="/admin/orgs"' not in page and 'href="/claim"' not in page
 
 
-def test_post_without_csrf_token_is_refused(
-    anvil: object, deployment: object, database_url: str, tmp_path: Path
-) -> None:
-    config = make_config(anvil, deployment, database_url, tmp_path / "csrf")  # type: ignore[arg-type]
-    config["WTF_CSRF_ENABLED"] = True
-    app = create_app(config)
-    with app.app_context():
-        upgrade_database()
-        ensure_finance(password="finance-pass")
-    client = app.test_client()
+def test_post_without_csrf_token_is_refused(app: Flask) -> None:
+    """The other tests switch CSRF off; here it is on, as in production, and a bare POST is refused."""
+    config = {k: v for k, v in app.config.items() if k.startswith("BILLCHAIN_")}
+    protected = create_app({**config, "TESTING": True, "WTF_CSRF_ENABLED": True, "RATELIMIT_ENABLED": False})
+    client = protected.test_client()
     response = client.post("/login", data={"username": "finance", "password": "finance-pass"})
     assert response.status_code == 400
-    with app.app_context():
+    with protected.app_context():
         db.session.remove()
         db.engine.dispose()
 

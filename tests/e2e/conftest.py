@@ -10,22 +10,22 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 from werkzeug.serving import make_server
 
 APP_TESTS = Path(__file__).resolve().parents[1] / "app"
 sys.path.insert(0, str(APP_TESTS))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 _spec = importlib.util.spec_from_file_location("app_tests_conftest", APP_TESTS / "conftest.py")
 assert _spec is not None and _spec.loader is not None
 app_conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(app_conftest)
 
 from appkit import Org, credit_code, next_number, wait_until  # noqa: E402
+from browserkit import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Live  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
@@ -36,24 +36,6 @@ from app.setup import ensure_finance, upgrade_database  # noqa: E402
 
 anvil = app_conftest.anvil
 deployment = app_conftest.deployment
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "e2e"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@dataclass
-class Live:
-    app: Flask
-    url: str
-    onboard: Callable[[str, str], Org]
 
 
 def _free_port() -> int:
@@ -98,13 +80,19 @@ def live(anvil: Any, deployment: Any, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def playwright() -> Iterator[Any]:
+    """One Playwright driver for the session (a second sync driver cannot start inside the first)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Any) -> Iterator[Any]:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import ARTIFACTS, Live
+from browserkit import ARTIFACTS, Live
 from PIL import Image
 
 from app.bills.qr import decode_image

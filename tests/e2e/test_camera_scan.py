@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS, Live
+from browserkit import CHROMIUM, CHROMIUM_ARGS, Live
 from PIL import Image
 
 from app.bills.qr import render_png
@@ -43,10 +43,12 @@ def write_y4m(path: Path, png: bytes, size: tuple[int, int] = (640, 480), frames
 
 @pytest.mark.skipif(not VENDOR.exists(), reason="vendor assets missing: run tools/vendor-assets.sh")
 def test_camera_scan_finds_the_qr_and_shows_the_verdict(
-    live: Live, tmp_path: Path, shots: Callable[..., bytes], bill_payload: Callable[..., dict[str, Any]]
+    live: Live,
+    playwright: Any,
+    tmp_path: Path,
+    shots: Callable[..., bytes],
+    bill_payload: Callable[..., dict[str, Any]],
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     issuer = live.onboard("issuer", "上海市示例医院")
     with live.app.app_context():
         org = db.session.get(Organisation, issuer.id)
@@ -60,8 +62,8 @@ def test_camera_scan_finds_the_qr_and_shows_the_verdict(
 
     args = [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
     args.append(f"--use-file-for-fake-video-capture={clip}")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+    try:
         context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
         context.grant_permissions(["camera"], origin=live.url)
         page = context.new_page()
@@ -73,6 +75,7 @@ def test_camera_scan_finds_the_qr_and_shows_the_verdict(
         # decoded in the browser by the locally served zxing-wasm (Linux chromium has no native detector)
         assert page.evaluate("sessionStorage.getItem('billchain.scanMode')") in ("polyfill", "native")
         shots(page, "12-camera-scan-result")
+    finally:
         browser.close()
 
 
