@@ -72,6 +72,7 @@ class RoundReport:
     sent: int = 0
     confirmed: int = 0
     failed: int = 0
+    indexed: int = 0
     chain_down: bool = False
     errors: list[str] = field(default_factory=list)
 
@@ -131,6 +132,7 @@ class AnchorWorker:
                 self._sign_queued(client, report)
                 self._broadcast(client, report)
                 self._confirm_in_flight(client, report, rebroadcast=False)
+                self._index_events(report)
             except ChainUnavailableError as exc:
                 db.session.rollback()
                 report.chain_down = True
@@ -144,6 +146,18 @@ class AnchorWorker:
                 db.session.remove()
         self.last_report = report
         return report
+
+    def _index_events(self, report: RoundReport) -> None:
+        """Follow the registry's logs for timelines and reconciliation; never at anchoring's expense."""
+        from app.trace import index_new_events
+
+        try:
+            report.indexed = index_new_events(self.app)
+        except ChainUnavailableError:
+            raise
+        except Exception as exc:
+            report.errors.append(f"indexer: {exc!r}")
+            log.exception("event indexing failed; it resumes from its cursor next round")
 
     # ------------------------------------------------------------------ lease
 

@@ -36,6 +36,7 @@ class Platform:
         self._lock = threading.Lock()
         self.worker: AnchorWorker | None = None
         self.verify_reader: Any = None  # app.verify_service.OrganisationCache, made on first verification
+        self.verification_tally: Any = None  # app.verify_service.VerificationTally
         with app.app_context():
             _tune_sqlite(db.engine)
 

@@ -7,12 +7,12 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import joinedload
 
 from app.bills.billfile import BillFile
 from app.extensions import db
-from app.models import Bill
+from app.models import AuditEntry, Bill, utcnow
 from app.platform import platform
 
 if TYPE_CHECKING:
@@ -24,10 +24,13 @@ if TYPE_CHECKING:
 class DatabaseLookup:
     """The platform's own records, so that a verify URL (ref + hash) finds its bill file."""
 
+    def __init__(self) -> None:
+        self.found: Bill | None = None
+
     def find_bill_file(self, bill_ref: bytes, content_hash: bytes) -> BillFile | None:
         from app.services import domain_bill_file
 
-        bill = db.session.scalar(
+        self.found = bill = db.session.scalar(
             select(Bill)
             .options(joinedload(Bill.organisation), joinedload(Bill.batch))
             .where(Bill.content_hash == "0x" + content_hash.hex())
@@ -89,7 +92,57 @@ def verify_any(source: Any) -> VerificationResult:
     """A bill file (text, bytes or dict), a QR photo (image bytes) or a verify URL."""
     from app.bills.verification import verify
 
-    return verify(source, verify_reader(), DatabaseLookup())
+    lookup = DatabaseLookup()
+    result = verify(source, verify_reader(), lookup)
+    bill = lookup.found if lookup.found is not None else stored_bill(result)
+    if bill is not None:
+        tally().add(bill.id, bill.organisation_id)
+    return result
+
+
+class VerificationTally:
+    """Counts public verifications per bill (never who asked), written in bulk at most every 2 s.
+
+    A write per verification would make the public verify endpoints as slow as the database's writes;
+    a crash loses at most the last two seconds of counts, which are statistics.
+    """
+
+    flush_every = 2.0
+
+    def __init__(self) -> None:
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._last_flush = time.monotonic()
+
+    def add(self, bill_id: str, organisation_id: int) -> None:
+        with self._lock:
+            self._pending.append(
+                {
+                    "actor": "public",
+                    "action": "bill.verified",
+                    "target": bill_id,
+                    "organisation_id": organisation_id,
+                    "at": utcnow(),
+                }
+            )
+            due = time.monotonic() - self._last_flush >= self.flush_every or len(self._pending) >= 500
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+            self._last_flush = time.monotonic()
+        if batch:
+            db.session.execute(insert(AuditEntry), batch)
+            db.session.commit()
+
+
+def tally() -> VerificationTally:
+    plat = platform()
+    if not isinstance(plat.verification_tally, VerificationTally):
+        plat.verification_tally = VerificationTally()
+    return plat.verification_tally
 
 
 def stored_bill(result: VerificationResult) -> Bill | None:

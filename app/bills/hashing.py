@@ -21,6 +21,7 @@ from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_hash.auto import keccak
+from eth_typing import Hash32
 from eth_utils import is_address, to_checksum_address
 
 from app.bills.model import QUANTITY_DECIMALS, Bill
@@ -229,7 +230,7 @@ def sign_bill(bill: Bill, domain: Domain, signer: LocalAccount | str | bytes) ->
     """
     account = signer if isinstance(signer, LocalAccount) else Account.from_key(signer)
     digest = content_hash(bill, domain)
-    signed = account.unsafe_sign_hash(digest)
+    signed = account.unsafe_sign_hash(Hash32(digest))
     return digest, BillSignature(signer=account.address, value=bytes(signed.signature))
 
 

@@ -216,3 +216,20 @@ def test_transaction_page_shows_the_anchoring_receipt(app, client, issuer, worke
     assert tx["status"] == "success"
     assert tx["events"][0]["name"] == "BillsAnchored"
     assert tx["events"][0]["args"]["root"] == detail["anchoring"]["root"]
+
+
+def test_public_verifications_are_counted_in_the_bill_timeline(app, client, issuer, claimant, worker):
+    from app.verify_service import tally
+
+    created = issue(client, issuer)
+    wait_anchored(app, created["id"])
+    for _ in range(3):
+        assert client.post("/api/v1/verify", json={"url": created["verify_url"]}).status_code == 200
+    with app.app_context():
+        tally().flush()
+
+    body = client.get(f"/api/v1/bills/{created['id']}/events", headers=issuer.auth).get_json()
+
+    verified = [e for e in body["events"] if e["event"] == "verified"]
+    assert verified and verified[0]["count"] == 3
+    assert "payer" not in json.dumps(verified)
