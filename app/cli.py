@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -116,7 +117,7 @@ def bills_verify(source: str, as_json: bool) -> None:
     payload: Any = source
     if path.exists():
         raw = path.read_bytes()
-        payload = raw if not path.suffix.lower() == ".json" else raw.decode("utf-8")
+        payload = raw if path.suffix.lower() != ".json" else raw.decode("utf-8")
     result = verify_any(payload)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
@@ -141,10 +142,8 @@ def anchor_worker(once: bool) -> None:
         return
     signal.signal(signal.SIGTERM, lambda *_: worker.stop(timeout=0))
     click.echo(f"anchor worker {worker.holder} started at {utcnow().isoformat()}")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         worker.run_forever()
-    except KeyboardInterrupt:
-        pass
     click.echo("anchor worker stopped")
 
 
