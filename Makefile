@@ -43,8 +43,8 @@ compile: setup
 	$(BIN)/ape compile
 
 lint: setup
-	$(BIN)/ruff check app scripts tests
-	$(BIN)/ruff format --check app scripts tests
+	$(BIN)/ruff check app scripts tests bench ape_console_extras.py
+	$(BIN)/ruff format --check app scripts tests bench ape_console_extras.py
 	$(BIN)/mypy app
 	$(BIN)/mypy scripts
 	npx solhint 'contracts/**/*.sol'
