@@ -53,6 +53,15 @@ def test_bill_issued_verified_by_qr_and_photo_and_claimed_once(
     page.fill("input[name=items-1-unit_price]", "300.01")
     page.fill("input[name=handler]", "李四")
     page.fill("input[name=checker]", "王五")
+
+    # A price with three decimals: the server refuses it next to the field and keeps everything typed.
+    page.fill("input[name=items-1-unit_price]", "300.015")
+    page.click("#issue-submit")
+    page.wait_for_selector("[data-field='items-1-unit_price']")
+    assert page.input_value("input[name=payer_name]") == "张三"
+    assert page.input_value("input[name=items-1-unit_price]") == "300.015"
+    shots(page, "01a-issuer-form-field-error")
+    page.fill("input[name=items-1-unit_price]", "300.01")
     page.wait_for_function("document.getElementById('preview-capital').textContent === '贰仟玖佰伍拾元零贰分'")
     assert page.text_content("#preview-total") == "¥2,950.02"
     shots(page, "01-issuer-bill-form")
