@@ -44,6 +44,8 @@
       });
       totalEl.textContent = ok ? "¥" + formatFen(total) : "¥" + formatFen(total) + " (?)";
       clearTimeout(capitalTimer);
+      capitalEl.textContent = ok ? "…" : "—"; // never show words that disagree with the figures
+      if (!ok) return;
       capitalTimer = setTimeout(function () {
         fetch(window.BILLCHAIN_CAPITAL_URL + "?fen=" + total.toString(), { credentials: "same-origin" })
           .then(function (r) { return r.ok ? r.json() : null; })
