@@ -56,36 +56,42 @@ def index_new_events(app: Flask, max_blocks: int = 50_000) -> int:
             )
         }
         added = 0
-        for event in events:
-            tx_hash = "0x" + event.tx_hash.hex()
-            if (tx_hash, event.log_index) in known:
-                continue
-            args = {k: _jsonable(v) for k, v in event.args.items()}
-            issuer = args.get("issuer") or args.get("account")
-            db.session.add(
-                ChainEvent(
-                    block_number=event.block_number,
-                    tx_hash=tx_hash,
-                    log_index=event.log_index,
-                    name=event.name,
-                    args=args,
-                    block_time=event.block_time,
-                    issuer=str(issuer).lower() if issuer else None,
-                    bill_ref=args.get("billRef"),
-                    root=args.get("root"),
-                )
-            )
-            added += 1
-        db.session.merge(ChainState(key=CURSOR_KEY, value=str(end)))
         try:
+            added = _store(events, known)
+            db.session.merge(ChainState(key=CURSOR_KEY, value=str(end)))
             db.session.commit()
-        except IntegrityError:
+        except IntegrityError:  # the worker's indexer (or another instance) stored these blocks first
             db.session.rollback()
             log.info("another indexer took blocks %s..%s", start, end)
             return 0
         if added:
             log.info("indexed %s events in blocks %s..%s", added, start, end)
         return added
+
+
+def _store(events: list[Any], known: set[tuple[str, int]]) -> int:
+    added = 0
+    for event in events:
+        tx_hash = "0x" + event.tx_hash.hex()
+        if (tx_hash, event.log_index) in known:
+            continue
+        args = {k: _jsonable(v) for k, v in event.args.items()}
+        issuer = args.get("issuer") or args.get("account")
+        db.session.add(
+            ChainEvent(
+                block_number=event.block_number,
+                tx_hash=tx_hash,
+                log_index=event.log_index,
+                name=event.name,
+                args=args,
+                block_time=event.block_time,
+                issuer=str(issuer).lower() if issuer else None,
+                bill_ref=args.get("billRef"),
+                root=args.get("root"),
+            )
+        )
+        added += 1
+    return added
 
 
 def reset_index(app: Flask) -> None:

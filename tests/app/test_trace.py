@@ -31,7 +31,7 @@ def events_of(client: FlaskClient, org: Org, bill_id: str) -> list[dict[str, Any
 def test_timeline_has_created_and_anchored_from_the_chain(app, client, issuer, worker):
     bill_id = issue_anchored(app, client, issuer)
 
-    assert index_new_events(app) > 0
+    index_new_events(app)  # may find the worker's own indexer was first: either way the events are in
     events = events_of(client, issuer, bill_id)
 
     assert [e["event"] for e in events] == ["created", "anchored"]
