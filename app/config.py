@@ -41,9 +41,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WORKER_LEASE", 15.0, float, "Seconds a dead worker's lease blocks the next one from sending."),
     Setting("CLAIM_WAIT", 20.0, float, "Seconds a claim/void request waits for chain confirmation."),
     Setting("FUND_WEI", 10**17, int, "Wei the admin sends new organisation keys on chains with paid gas."),
+    Setting("VERIFY_CACHE", 1.0, float, "Seconds a verification may reuse a bill's chain record (0: never)."),
     Setting("RATELIMIT_VERIFY", "120 per minute", str, "Rate limit of public verify endpoints per client."),
     Setting("RATELIMIT_STORAGE_URL", "memory://", str, "Rate limit storage; redis://... for many instances."),
     Setting("MAX_BULK", 1000, int, "Most bills in one API request."),
+    Setting("PDF_FONT", None, str, "CJK TrueType font for bill PDFs; default the first of PDF_FONT_CANDIDATES found."),
+)
+
+PDF_FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",  # Debian fonts-wqy-microhei (make setup installs it)
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",  # Debian fonts-wqy-zenhei
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",  # Debian fonts-noto-cjk
 )
 
 
@@ -69,6 +77,8 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         config["BILLCHAIN_DATABASE_URL"] = f"sqlite:///{instance / 'billchain.sqlite'}"
     if not config["BILLCHAIN_KEYSTORE_DIR"]:
         config["BILLCHAIN_KEYSTORE_DIR"] = str(instance / "keystore")
+    if not config["BILLCHAIN_PDF_FONT"]:
+        config["BILLCHAIN_PDF_FONT"] = next((p for p in PDF_FONT_CANDIDATES if os.path.exists(p)), None)
     if not config["BILLCHAIN_SECRET_KEY"]:
         config["BILLCHAIN_SECRET_KEY"] = _instance_secret(instance)
     return config

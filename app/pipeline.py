@@ -361,6 +361,9 @@ class AnchorWorker:
                 bill.settle_state = None
                 bill.settled_at = receipt.block_time
                 bill.settle_tx = job.tx_hash
+                reader = self.platform.verify_reader
+                if reader is not None:
+                    reader.forget_settlements()
                 audit("chain", f"bill.{bill.status}", bill.id, bill.organisation_id, tx=job.tx_hash)
         elif job.function in ("registerOrganisation", "revokeOrganisation"):
             org = db.session.get(Organisation, job.organisation_id)

@@ -35,7 +35,8 @@ class Platform:
         self._keystore: Keystore | None = None
         self._lock = threading.Lock()
         self.worker: AnchorWorker | None = None
-        self.verify_reader: Any = None  # app.verify_service.OrganisationCache, made on first verification
+        self.verify_reader: Any = None  # app.verify_service.VerifyReader, made on first verification
+        self.bill_file_cache: Any = None  # app.verify_service.BillFileCache
         self.verification_tally: Any = None  # app.verify_service.VerificationTally
         with app.app_context():
             _tune_sqlite(db.engine)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
@@ -21,40 +23,88 @@ if TYPE_CHECKING:
     from app.chain import RegistryClient
 
 
+@dataclass(frozen=True)
+class StoredBill:
+    """What verification needs of a stored bill: its file, and ids for the verification count."""
+
+    file: BillFile
+    bill_id: str
+    organisation_id: int
+
+
+class BillFileCache:
+    """Anchored bill files by content hash. A bill never changes once anchored (its status lives on
+    chain), so caching its file is exact; pending bills are never cached, as their anchoring is coming."""
+
+    size = 20_000
+
+    def __init__(self) -> None:
+        self._files: OrderedDict[str, StoredBill] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, content_hash: str) -> StoredBill | None:
+        with self._lock:
+            hit = self._files.get(content_hash)
+            if hit is not None:
+                self._files.move_to_end(content_hash)
+            return hit
+
+    def put(self, content_hash: str, stored: StoredBill) -> None:
+        with self._lock:
+            self._files[content_hash] = stored
+            if len(self._files) > self.size:
+                self._files.popitem(last=False)
+
+
 class DatabaseLookup:
     """The platform's own records, so that a verify URL (ref + hash) finds its bill file."""
 
-    def __init__(self) -> None:
-        self.found: Bill | None = None
+    def __init__(self, cache: BillFileCache | None = None) -> None:
+        self.cache = cache
+        self.found: StoredBill | None = None
 
     def find_bill_file(self, bill_ref: bytes, content_hash: bytes) -> BillFile | None:
         from app.services import domain_bill_file
 
-        self.found = bill = db.session.scalar(
-            select(Bill)
-            .options(joinedload(Bill.organisation), joinedload(Bill.batch))
-            .where(Bill.content_hash == "0x" + content_hash.hex())
-        )
-        if bill is None or bill.bill_ref != "0x" + bill_ref.hex():
+        key = "0x" + content_hash.hex()
+        stored = self.cache.get(key) if self.cache is not None else None
+        if stored is None:
+            bill = db.session.scalar(
+                select(Bill)
+                .options(joinedload(Bill.organisation), joinedload(Bill.batch))
+                .where(Bill.content_hash == key)
+            )
+            if bill is None:
+                return None
+            stored = StoredBill(domain_bill_file(bill), bill.id, bill.organisation_id)
+            if stored.file.anchoring is not None and self.cache is not None:
+                self.cache.put(key, stored)
+        if stored.file.bill_ref != bill_ref:
             return None
-        return domain_bill_file(bill)
+        self.found = stored
+        return stored.file
 
     def has_bill_ref(self, bill_ref: bytes) -> bool:
         return db.session.scalar(select(Bill.id).where(Bill.bill_ref == "0x" + bill_ref.hex()).limit(1)) is not None
 
 
-class OrganisationCache:
-    """The chain reader for verification, with organisations cached for a short while.
+class VerifyReader:
+    """The chain reader for verification: organisations cached for `org_ttl`, bill records for
+    BILLCHAIN_VERIFY_CACHE seconds.
 
-    Every check shows the issuer's registered name, which changes only on registration; the one fact
-    that must be fresh, the revocation cut-off, comes uncached with the bill's own record.
+    Names change only on registration; the revocation cut-off travels with each bill's own record. A
+    bill record may lag the chain by at most the record TTL (1 s by default, 0 turns it off): a verify
+    answer is advice, while a claim is always decided by the contract itself, and this process drops
+    the cache at once when its worker confirms a claim or void.
     """
 
-    ttl = 30.0
+    org_ttl = 30.0
 
-    def __init__(self, client: RegistryClient) -> None:
+    def __init__(self, client: RegistryClient, record_ttl: float) -> None:
         self.client = client
+        self.record_ttl = record_ttl
         self._orgs: dict[str, tuple[float, ChainOrganisation | None]] = {}
+        self._records: dict[tuple[bytes, bytes, bytes], tuple[float, ChainBillRecord]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -66,7 +116,18 @@ class OrganisationCache:
         return self.client.registry_address
 
     def bill_record(self, root: bytes, proof: Sequence[bytes], bill_ref: bytes, content_hash: bytes) -> ChainBillRecord:
-        return self.client.bill_record(root, proof, bill_ref, content_hash)
+        if self.record_ttl <= 0:
+            return self.client.bill_record(root, proof, bill_ref, content_hash)
+        key, now = (bytes(root), bytes(bill_ref), bytes(content_hash)), time.monotonic()
+        hit = self._records.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        record = self.client.bill_record(root, proof, bill_ref, content_hash)
+        with self._lock:
+            if len(self._records) > 100_000:
+                self._records.clear()
+            self._records[key] = (now + self.record_ttl, record)
+        return record
 
     def organisation(self, address: str) -> ChainOrganisation | None:
         key, now = address.lower(), time.monotonic()
@@ -75,16 +136,22 @@ class OrganisationCache:
             return hit[1]
         org = self.client.organisation(address)
         with self._lock:
-            self._orgs[key] = (now + self.ttl, org)
+            self._orgs[key] = (now + self.org_ttl, org)
         return org
 
+    def forget_settlements(self) -> None:
+        """A claim or void was confirmed here: no cached record may hide it."""
+        with self._lock:
+            self._records.clear()
 
-def verify_reader() -> OrganisationCache:
+
+def verify_reader() -> VerifyReader:
     plat = platform()
     client = plat.client
     reader = plat.verify_reader
-    if not isinstance(reader, OrganisationCache) or reader.client is not client:
-        reader = plat.verify_reader = OrganisationCache(client)
+    if not isinstance(reader, VerifyReader) or reader.client is not client:
+        reader = plat.verify_reader = VerifyReader(client, float(plat.config["BILLCHAIN_VERIFY_CACHE"]))
+        plat.bill_file_cache = BillFileCache()
     return reader
 
 
@@ -92,10 +159,12 @@ def verify_any(source: Any) -> VerificationResult:
     """A bill file (text, bytes or dict), a QR photo (image bytes) or a verify URL."""
     from app.bills.verification import verify
 
-    lookup = DatabaseLookup()
-    result = verify(source, verify_reader(), lookup)
-    bill = lookup.found if lookup.found is not None else stored_bill(result)
-    if bill is not None:
+    reader = verify_reader()
+    lookup = DatabaseLookup(platform().bill_file_cache)
+    result = verify(source, reader, lookup)
+    if lookup.found is not None:
+        tally().add(lookup.found.bill_id, lookup.found.organisation_id)
+    elif (bill := stored_bill(result)) is not None:
         tally().add(bill.id, bill.organisation_id)
     return result
 
