@@ -9,9 +9,9 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export APE_DATA_FOLDER := $(CURDIR)/.cache/ape
 PYTEST_FLAGS ?= -q
 
-.PHONY: setup run test lint compile test-contracts test-nodes test-py bench chromium clean
+.PHONY: setup run test lint compile test-contracts test-nodes test-py bench debian-packages translations clean
 
-setup: $(VENV)/.stamp node_modules/.stamp $(SOLCX_BINARY_PATH)/solc-v0.8.28 $(BIN)/anvil app/static/vendor/.stamp
+setup: $(VENV)/.stamp node_modules/.stamp $(SOLCX_BINARY_PATH)/solc-v0.8.28 $(BIN)/anvil app/static/vendor/.stamp translations
 
 $(VENV)/.stamp: requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -35,9 +35,15 @@ $(SOLCX_BINARY_PATH)/solc-v0.8.28: tools/solc-shim.js node_modules/.stamp
 $(BIN)/anvil: node_modules/.stamp $(VENV)/.stamp
 	ln -sf $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil $@
 
-# Debian's chromium drives the browser tests (Playwright's own browser download cannot work here).
-chromium:
-	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
+# Compiled translations (.mo) are build output; the .po files are the source.
+translations: $(VENV)/.stamp
+	$(BIN)/pybabel compile --statistics -d app/translations
+
+# Debian packages: chromium drives the browser tests (Playwright's own browser download cannot work
+# here); fonts-wqy-microhei is the CJK font embedded in bill PDFs (BILLCHAIN_PDF_FONT).
+debian-packages:
+	@command -v chromium >/dev/null && test -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || \
+		{ apt-get update -q && apt-get install -y -q chromium fonts-wqy-microhei; }
 
 compile: setup
 	$(BIN)/ape compile
@@ -59,12 +65,12 @@ test-nodes: compile
 	tools/with-ganache.sh $(BIN)/ape test tests/contracts -m nodes --network ethereum:local:node $(PYTEST_FLAGS)
 
 # Domain, app (real Anvil, SQLite and PostgreSQL) and browser tests.
-test-py: compile chromium
+test-py: compile debian-packages
 	$(BIN)/pytest -p no:ape_test tests --ignore=tests/contracts $(PYTEST_FLAGS)
 
 test: lint test-contracts test-nodes test-py
 
-run: compile
+run: compile debian-packages
 	$(PY) -m app.run
 
 bench: compile

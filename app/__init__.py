@@ -69,6 +69,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from app.txpage import bp as tx_bp
 
     app.register_blueprint(tx_bp)
+    from app import i18n
+
+    i18n.init_app(app)
     cli.init_app(app)
     return app
 

@@ -46,6 +46,7 @@ from flask import (
     render_template,
     url_for,
 )
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
@@ -401,7 +402,7 @@ bp = Blueprint("imports", __name__, url_prefix="/import")
 
 class UploadForm(FlaskForm):
     file = FileField("CSV / XLSX", validators=[FileRequired(), FileAllowed(["csv", "xlsx"])])
-    submit = SubmitField("Import")
+    submit = SubmitField(_l("Import"))
 
 
 @bp.route("", methods=["GET", "POST"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import StringField
@@ -21,9 +22,9 @@ def verify_limit() -> str:
 
 
 class VerifyForm(FlaskForm):
-    photo = FileField("Photo of the bill or its QR code")
-    bill_file = FileField("Bill file (.json)")
-    url = StringField("Verify URL")
+    photo = FileField(_l("Photo of the bill or its QR code"))
+    bill_file = FileField(_l("Bill file (.json)"))
+    url = StringField(_l("Verify URL"))
 
 
 def read_source(form: VerifyForm) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
@@ -10,14 +11,12 @@ from app.models import OrgKind
 
 
 class OnboardForm(FlaskForm):
-    name = StringField("Name 单位名称", validators=[DataRequired(), Length(max=100)])
-    credit_code = StringField("Credit code 统一社会信用代码", validators=[DataRequired(), Length(min=18, max=18)])
-    kind = SelectField(
-        "Kind 类型", choices=[(OrgKind.ISSUER, "开票单位 Issuer"), (OrgKind.CLAIMANT, "报销单位 Claimant")]
-    )
+    name = StringField(_l("Organisation name"), validators=[DataRequired(), Length(max=100)])
+    credit_code = StringField(_l("Unified social credit code"), validators=[DataRequired(), Length(min=18, max=18)])
+    kind = SelectField(_l("Kind"), choices=[(OrgKind.ISSUER, _l("Issuer")), (OrgKind.CLAIMANT, _l("Claimant"))])
     username = StringField(
-        "Username 登录名",
-        validators=[Optional(), Length(max=80), Regexp(r"^[A-Za-z0-9._-]+$", message="letters, digits . _ - only")],
+        _l("Username"),
+        validators=[Optional(), Length(max=80), Regexp(r"^[A-Za-z0-9._-]+$", message=_l("letters, digits . _ - only"))],
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -88,7 +89,7 @@ def revoke(org_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         raise ApiError(400, "invalid_form", "The form expired; try again.")
     revoke_organisation(org, actor=f"user:{current_user.username}")
-    flash(f"Revocation of {org.name} submitted to the chain.")
+    flash(_("Revocation of %(name)s submitted to the chain.", name=org.name))
     return redirect(url_for("admin.orgs"))
 
 

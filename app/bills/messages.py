@@ -76,3 +76,52 @@ def render(key: str, params: Mapping[str, object], table: Mapping[str, str] | No
 class _Lenient(dict[str, object]):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
+
+
+ZH: dict[str, str] = {
+    # verdicts
+    "verdict.authentic": "真实有效：由{issuer}开具，已上链，尚未报销。",
+    "verdict.claimed": "票据真实，但已报销：由{settled_by}于{settled_at}报销。",
+    "verdict.voided": "已被开票单位于{settled_at}作废：本票据不再有效。",
+    "verdict.tampered": "已被篡改：{detail}",
+    "verdict.signature_invalid": "签名无效：{detail}",
+    "verdict.not_anchored": "待上链：平台已收到本票据，但尚未上链。上链之前请勿据此报销。",
+    "verdict.unknown": "未知票据：本链和平台均无此票据记录。{detail}",
+    "verdict.issuer_revoked": "无效：开票单位{issuer}已于{revoked_at}被撤销，早于本票据的上链时间{anchored_at}。",
+    "note.revoked_after": (
+        "开票单位已于{revoked_at}被撤销，晚于本票据的上链时间（{anchored_at}）：撤销前上链的票据仍然有效。"
+    ),
+    # checks
+    "bill_rules.ok": "票据符合全部规则（代码、金额、合计、校验码）。",
+    "bill_rules.fail": "票据不符合自身规则，已被改动：{errors}",
+    "bill_ref.ok": "票据标识与票据代码、票据号码一致。",
+    "bill_ref.fail": "票据标识与票据代码、票据号码不一致。",
+    "content_hash.ok": "内容哈希与票据内容一致。",
+    "content_hash.fail": "票据内容与其内容哈希不一致：签名之后被改动过。",
+    "content_hash.fail_platform": "平台有此标识的票据，但内容不同：纸质票据或其二维码已被篡改。",
+    "signature.ok": "由{signer}签名。",
+    "signature.fail": "该签名并非声明的签名人{signer}对本内容所作。",
+    "domain.ok": "为本链（{chain_id}）和本登记合约（{registry}）开具。",
+    "domain.fail": (
+        "票据为链{file_chain_id}、登记合约{file_registry}开具；本节点服务于链{chain_id}、登记合约{registry}。"
+        "请在其所属链上查验。"
+    ),
+    "proof.ok": "默克尔证明可从本票据推导到已上链的根。",
+    "proof.fail": "默克尔证明无法从本票据推导到所述的根。",
+    "anchored.ok": "该根已于{anchored_at}上链。",
+    "anchored.fail": "该根未在本链上链。",
+    "anchored.missing": "票据文件中尚无上链信息。",
+    "issuer_match.ok": "签名人即为将票据上链的单位。",
+    "issuer_match.fail": "票据由{signer}签名，却由{issuer_address}上链。",
+    "issuer_identity.ok": "上链单位为{issuer}（{credit_code}），与票据所载一致。",
+    "issuer_identity.fail": "票据所载开票单位信用代码为{bill_credit_code}，但上链单位为{issuer}（{credit_code}）。",
+    "issuer_identity.unregistered": "上链地址{issuer_address}不是已登记的单位。",
+    "issuer_standing.ok": "票据上链时开票单位状态正常。",
+    "issuer_standing.fail": "开票单位已于{revoked_at}被撤销，早于票据上链时间。",
+    "status.issued": "未报销，未作废。",
+    "status.claimed": "已由{settled_by}于{settled_at}报销。",
+    "status.voided": "已由{settled_by}于{settled_at}作废。",
+    "platform.found": "平台记录中有此票据。",
+    "platform.missing": "平台记录中没有此票据。",
+}
+"""Simplified Chinese (财政电子票据 terms); the web layer passes it to ``render`` for Chinese pages."""

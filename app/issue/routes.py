@@ -7,11 +7,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import or_, select
 from werkzeug.wrappers import Response
 
+from app import i18n
 from app.auth import role_required
 from app.bills.errors import BillValidationError, FieldError
 from app.bills.model import Bill as DomainBill
@@ -21,6 +23,7 @@ from app.errors import ApiError, not_found
 from app.extensions import db
 from app.issue.forms import IssueForm, VoidForm, bill_type_label
 from app.models import Bill, JobStatus, OrgKind, utcnow
+from app.pdf import PdfFontMissing, bill_pdf
 from app.pipeline import wait_for_job
 from app.presenters import anchoring, iso, masked_document, settlement
 from app.services import bill_file, bill_verify_url, issue_bills, request_void
@@ -163,7 +166,7 @@ def issue() -> Any:
         valid = form.validate_on_submit()
         rows = [entry.form for entry in form.items.entries if not entry.form.is_blank()]
         if not rows:
-            general.append("Add at least one line item.")
+            general.append(gettext("Add at least one line item."))
         elif valid:
             payload, problems = _payload(form, rows)
             try:
@@ -177,7 +180,12 @@ def issue() -> Any:
             except ApiError as exc:
                 general.append(exc.message)
             else:
-                flash(f"Bill {bills[0].bill_code}-{bills[0].bill_number} issued; it is being anchored on chain.")
+                flash(
+                    gettext(
+                        "Bill %(number)s issued; it is being anchored on chain.",
+                        number=f"{bills[0].bill_code}-{bills[0].bill_number}",
+                    )
+                )
                 return redirect(url_for("issue.bill_page", bill_id=bills[0].id))
         status = 422
     return render_template("issue/form.html", form=form, general=general), status
@@ -253,6 +261,30 @@ def bill_page(bill_id: str) -> str:
     )
 
 
+def pdf_response(bill: Bill, document: dict[str, Any]) -> Response:
+    """The bill as a PDF download; without a CJK font a clear 503 (JSON or page), never a bare 500."""
+    try:
+        data = bill_pdf(
+            document,
+            bill_verify_url(bill),
+            i18n.pdf_labels(str(document.get("bill_type", ""))),
+            current_app.config.get("BILLCHAIN_PDF_FONT"),
+        )
+    except PdfFontMissing as exc:
+        raise ApiError(503, "pdf_font_missing", str(exc)) from None
+    response = current_app.response_class(data, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="bill-{bill.bill_code}-{bill.bill_number}.pdf"'
+    return response
+
+
+@bp.route("/bills/<bill_id>/bill.pdf")
+@login_required
+def bill_pdf_page(bill_id: str) -> Response:
+    """Same access as the bill page: the issuer in full, claimants and finance masked."""
+    bill, masked = _visible(bill_id)
+    return pdf_response(bill, masked_document(bill.document) if masked else bill.document)
+
+
 @bp.route("/bills/<bill_id>/status.json")
 @login_required
 def bill_status(bill_id: str) -> Response:
@@ -288,11 +320,11 @@ def void(bill_id: str) -> Response:
     )
     done = wait_for_job(current_app._get_current_object(), job.id, current_app.config["BILLCHAIN_CLAIM_WAIT"])  # type: ignore[attr-defined]
     if done is None:
-        flash("Void submitted: it will be confirmed on chain shortly.")
+        flash(gettext("Void submitted: it will be confirmed on chain shortly."))
     elif done.status == JobStatus.FAILED:
-        flash(f"The chain refused the void: {done.error}")
+        flash(gettext("The chain refused the void: %(error)s", error=done.error))
     else:
-        flash(f"Bill {bill.bill_number} voided.")
+        flash(gettext("Bill %(number)s voided.", number=bill.bill_number))
     db.session.expire_all()
     target = request.form.get("next", "")
     # Only local paths: the form field must not become an open redirect.

@@ -17,14 +17,18 @@ from functools import wraps
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, session, url_for
+from flask_babel import gettext as _
+from markupsafe import Markup
 from sqlalchemy import select, update
 from werkzeug.wrappers import Response
 
+from app import i18n
 from app.bills.errors import BillError
 from app.bills.money import format_fen
+from app.bills.qr import render_svg
 from app.extensions import db, limiter
 from app.models import Bill, WalletCode, WalletEntry, rows_changed, utcnow
-from app.services import bill_file, payer_key
+from app.services import bill_file, bill_verify_url, payer_key
 from app.trace import record_delivery
 from app.wallet.forms import AddBillForm, CodeForm, IdentifyForm
 
@@ -128,7 +132,7 @@ def identify() -> str | Response:
         if key is not None:
             session[PENDING_KEY] = send_code(key, contact).id
         # Same answer either way: the page must not tell strangers whose bills are here.
-        flash("If bills with these details exist, a code has been sent. 如有匹配票据，验证码已发送。")
+        flash(_("If bills with these details exist, a code has been sent."))
         return redirect(url_for("wallet.enter_code"))
     return render_template("wallet/identify.html", form=form)
 
@@ -141,7 +145,7 @@ def enter_code() -> str | Response:
         code_id = session.get(PENDING_KEY)
         key = check_code(int(code_id), form.code.data or "") if code_id else None
         if key is None:
-            form.code.errors = [*form.code.errors, "Wrong or expired code. 验证码错误或已过期。"]
+            form.code.errors = [*form.code.errors, _("Wrong or expired code.")]
         else:
             session.pop(PENDING_KEY, None)
             session[SESSION_KEY] = key
@@ -192,7 +196,26 @@ def bill_page(bill_id: str) -> str:
     bill = _own_bill(bill_id)
     record_delivery(bill)
     db.session.commit()
-    return render_template("wallet/bill.html", bill=bill, document=bill.document, format_fen=format_fen)
+    url = bill_verify_url(bill)
+    return render_template(
+        "wallet/bill.html",
+        bill=bill,
+        document=bill.document,
+        format_fen=format_fen,
+        qr_svg=Markup(render_svg(url)),  # noqa: S704 - the qrcode library's own SVG, no user text in it
+    )
+
+
+@bp.route("/bills/<bill_id>/bill.pdf")
+@wallet_required
+def bill_pdf(bill_id: str) -> Response:
+    """The payer's own bill as a printable PDF (the payer sees their own ID number, as on the page)."""
+    from app.issue.routes import pdf_response
+
+    bill = _own_bill(bill_id)
+    record_delivery(bill)
+    db.session.commit()
+    return pdf_response(bill, {k: v for k, v in bill.document.items() if k not in ("salt", "contact")})
 
 
 @bp.route("/bills/<bill_id>/file")
@@ -215,21 +238,21 @@ def add_bill() -> Response:
 
     form = AddBillForm()
     if not form.validate_on_submit():
-        flash("Choose a bill file or a QR photo. 请选择文件。")
+        flash(_("Choose a bill file or a QR photo."))
         return redirect(url_for("wallet.index"))
     raw = form.file.data.read()
     source: Any = raw.decode("utf-8-sig") if raw.lstrip()[:1] in (b"{", b"\xef") else raw
     try:
         result = verify_any(source)
     except (BillError, UnicodeDecodeError, ValueError):
-        flash("This is neither a bill file nor a readable QR photo. 无法识别。")
+        flash(_("This is neither a bill file nor a readable QR photo."))
         return redirect(url_for("wallet.index"))
     if not result.authentic or result.bill is None or result.content_hash is None or result.bill_ref is None:
-        flash(f"The bill did not verify ({result.verdict}); it was not added. 查验未通过。")
+        flash(_("The bill did not verify (%(verdict)s); it was not added.", verdict=i18n.verdict_label(result.verdict)))
         return redirect(url_for("wallet.index"))
     key = session[SESSION_KEY]
     if payer_key(result.bill.payer.id_number, result.bill.payer.name) != key:
-        flash("This bill is made out to someone else; it was not added. 该票据交款人不是您。")
+        flash(_("This bill is made out to someone else; it was not added."))
         return redirect(url_for("wallet.index"))
     content_hash = "0x" + result.content_hash.hex()
     exists = db.session.scalar(
@@ -247,5 +270,5 @@ def add_bill() -> Response:
             )
         )
         db.session.commit()
-    flash("Bill added. 已添加。")
+    flash(_("Bill added."))
     return redirect(url_for("wallet.index"))

@@ -90,7 +90,10 @@ def worker(app: Flask) -> Iterator[AnchorWorker]:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+    """A browser that prefers English: these tests read the English page texts (test_i18n covers Chinese)."""
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
 
 
 @pytest.fixture
