@@ -128,8 +128,9 @@ def issuance(served: Served, *, clients: int, per_request: int, seconds: float, 
         "latency_p99_s": percentile(latencies, 99) if latencies else None,
         "batches": batches[0],
         "largest_batch": batches[1],
-        "sample": [url for _, _, bills in done[:5] for _, url in bills[:10]],
-        "sample_ids": [bill_id for _, _, bills in done[:1] for bill_id, _ in bills[:1]],
+        # Many distinct bills, so that the load measures lookups and chain reads, not one cached answer.
+        "sample": [url for _, _, bills in done for _, url in bills][:VERIFY_SAMPLE],
+        "sample_ids": [bill_id for _, _, bills in done for bill_id, _ in bills][:FILE_SAMPLE],
     }
 
 
@@ -191,11 +192,16 @@ end
 """
 
 POST_SCRIPT = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Accept"] = "application/json"
-wrk.body = %s
+local bodies = {%s}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json", ["Accept"] = "application/json"},
+                    bodies[(i %% #bodies) + 1])
+end
 """
+VERIFY_SAMPLE = 2_000  # distinct verify URLs the GET load rotates through
+FILE_SAMPLE = 200  # distinct bill files the POST load rotates through
 
 
 def _lua_string(text: str) -> str:
@@ -230,13 +236,14 @@ def verification(served: Served, issued: dict[str, Any], seconds: float) -> dict
     check = requests.get(urls[0], headers={"Accept": "application/json"}, timeout=10)
     check.raise_for_status()
     headers = {"Authorization": f"Bearer {served.token}"}
-    bill_file = requests.get(
-        f"{served.base_url}/api/v1/bills/{issued['sample_ids'][0]}/file", headers=headers, timeout=10
-    )
-    bill_file.raise_for_status()
+    files = []
+    for bill_id in issued["sample_ids"]:
+        bill_file = requests.get(f"{served.base_url}/api/v1/bills/{bill_id}/file", headers=headers, timeout=10)
+        bill_file.raise_for_status()
+        files.append(bill_file.content.decode())
     posted = requests.post(
         f"{served.base_url}/api/v1/verify",
-        data=bill_file.content,
+        data=files[0].encode(),
         headers={"Content-Type": "application/json"},
         timeout=10,
     )
@@ -244,11 +251,13 @@ def verification(served: Served, issued: dict[str, Any], seconds: float) -> dict
     get_script = GET_SCRIPT % ", ".join(json.dumps(p) for p in paths)
     out = {
         "load_generator": "wrk -t2 -c16 --latency (Debian package), separate process on loopback",
+        "distinct_urls": len(paths),
+        "distinct_files": len(files),
         "get_verdict": check.json().get("verdict", check.json().get("status")),
         "post_verdict": posted.json().get("verdict", posted.json().get("status")),
         "get_v": wrk_load(served.base_url, get_script, seconds),
         "post_verify_file": wrk_load(
-            f"{served.base_url}/api/v1/verify", POST_SCRIPT % _lua_string(bill_file.content.decode()), seconds
+            f"{served.base_url}/api/v1/verify", POST_SCRIPT % ", ".join(_lua_string(f) for f in files), seconds
         ),
     }
     return out

@@ -94,8 +94,8 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             (f"issue/{db}", "anchoring batches (largest)", f"{i['batches']} ({_n(i['largest_batch'])})", ""),
         ]
         for kind, label in (
-            ("get_v", "GET /v/<token> (JSON)"),
-            ("post_verify_file", "POST /api/v1/verify (bill file)"),
+            ("get_v", f"GET /v/<token> (JSON), {v.get('distinct_urls', '?')} distinct bills"),
+            ("post_verify_file", f"POST /api/v1/verify, {v.get('distinct_files', '?')} distinct bill files"),
         ):
             w = v[kind]
             out.append(
