@@ -66,7 +66,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from app.finance import bp as finance_bp
 
     app.register_blueprint(finance_bp)
+    from app import security
     from app.txpage import bp as tx_bp
+
+    security.init_app(app)
 
     app.register_blueprint(tx_bp)
     from app import i18n

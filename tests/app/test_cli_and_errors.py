@@ -165,3 +165,10 @@ def wait_until_batches(app, timeout: float = 30.0) -> None:
                 return
         time.sleep(0.01)
     raise AssertionError("the worker never started batching")
+
+
+def test_pages_carry_security_headers(client):
+    response = client.get("/verify")
+
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
