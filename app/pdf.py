@@ -14,6 +14,7 @@ from typing import Any
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
+from PIL import Image
 
 from app.bills.money import fen_to_capital, format_fen
 from app.bills.qr import render_png
@@ -70,7 +71,9 @@ def bill_pdf(document: Mapping[str, Any], verify_url: str, labels: Mapping[str, 
 
     # Header: issuer + title on the left, the QR code top right (as printed bills carry it).
     qr_size = 32.0
-    pdf.image(io.BytesIO(render_png(verify_url, box_size=8)), x=pdf.l_margin + width - qr_size, y=12, w=qr_size)
+    # 8-bit grey rather than 1-bit: fpdf2 then stores plain Flate pixels (no CCITT), which any reader decodes.
+    qr_image = Image.open(io.BytesIO(render_png(verify_url, box_size=8))).convert("L")
+    pdf.image(qr_image, x=pdf.l_margin + width - qr_size, y=12, w=qr_size)
     text_width = width - qr_size - 4
     pdf.set_font("cjk", size=16)
     pdf.multi_cell(text_width, 8, f"{issuer.get('name', '')} {labels['title']}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
