@@ -13,6 +13,9 @@
   var stream = null, timer = null;
 
   function say(text) { statusEl.textContent = text; }
+  // Sentences in the page's language, from the template (data-messages); English if absent.
+  var messages = JSON.parse(box.dataset.messages || "{}");
+  function t(key, english) { return messages[key] || english; }
 
   function setFile(input, file) {
     var dt = new DataTransfer();
@@ -59,7 +62,7 @@
   function found(text) {
     stop();
     try { sessionStorage.setItem("billchain.scanMode", box.dataset.scanMode || ""); } catch (e) { /* private mode */ }
-    say("QR code found 已识别: " + text);
+    say(t("found", "QR code found:") + " " + text);
     form.querySelector("input[name=url]").value = text;
     form.submit();
   }
@@ -73,14 +76,14 @@
       stop();
       try { sessionStorage.setItem("billchain.scanMode", "server"); } catch (e) { /* private mode */ }
       setFile(form.querySelector("input[name=photo]"), new File([blob], "camera.jpg", { type: "image/jpeg" }));
-      say("Checking the photo on the server…");
+      say(t("checking", "Checking the photo on the server…"));
       form.submit();
     }, "image/jpeg", 0.92);
   }
 
   startBtn.addEventListener("click", function () {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      say("This browser cannot open the camera here; upload a photo instead.");
+      say(t("no_camera", "This browser cannot open the camera here; upload a photo instead."));
       return;
     }
     navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false })
@@ -91,11 +94,11 @@
       .then(function (detector) {
         if (!stream) return;
         if (!detector) {
-          say("Hold the QR code steady; a photo is taken in 2 seconds.");
+          say(t("hold", "Hold the QR code steady; a photo is taken in 2 seconds."));
           timer = setTimeout(uploadFrame, 2000);
           return;
         }
-        say("Scanning… 扫描中");
+        say(t("scanning", "Scanning…"));
         var busy = false;
         timer = setInterval(function () {
           if (busy || video.readyState < 2) return;
@@ -106,7 +109,7 @@
           }).catch(function () { busy = false; });
         }, 250);
       })
-      .catch(function (err) { say("Camera unavailable (" + err.name + "); upload a photo instead."); stop(); });
+      .catch(function (err) { say(t("camera_unavailable", "Camera unavailable; upload a photo instead.") + " (" + err.name + ")"); stop(); });
   });
   stopBtn.addEventListener("click", stop);
 
