@@ -26,6 +26,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RPC_URL", "http://127.0.0.1:8545", str, "Ethereum JSON-RPC endpoint of the chain."),
     Setting("REGISTRY", None, str, "BillRegistry address; default from the deployment record."),
     Setting("CHAIN_ID", None, int, "Expected chain id; default asked from the node or the record."),
+    Setting("DEPLOY_BLOCK", None, int, "Block the registry was deployed at (where the event indexer starts)."),
     Setting("DEPLOYMENTS_DIR", "deployments", str, "Folder of deployment records <chain_id>.json."),
     Setting("ARTIFACT", ".build/BillRegistry.json", str, "Compiled registry (ABI + bytecode)."),
     Setting("KEYSTORE_DIR", None, str, "Encrypted organisation keys; default instance/keystore."),

@@ -8,7 +8,6 @@ The chain is the authority for anchoring, claims and voids; the indexer copies i
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -107,7 +106,7 @@ def deploy_block() -> int:
     stored = db.session.get(ChainState, DEPLOY_BLOCK_KEY)
     if stored is not None:
         return int(stored.value)
-    configured = current_app.config.get("BILLCHAIN_DEPLOY_BLOCK") or os.environ.get("BILLCHAIN_DEPLOY_BLOCK")
+    configured = current_app.config.get("BILLCHAIN_DEPLOY_BLOCK")
     if configured not in (None, ""):
         return int(configured)
     from app.chain import load_deployment
