@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from flask import Flask
 from sqlalchemy import insert, select
 from sqlalchemy.orm import joinedload
 
@@ -16,6 +18,8 @@ from app.bills.billfile import BillFile
 from app.extensions import db
 from app.models import AuditEntry, Bill, utcnow
 from app.platform import platform
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from app.bills.chainview import ChainBillRecord, ChainOrganisation
@@ -170,38 +174,47 @@ def verify_any(source: Any) -> VerificationResult:
 
 
 class VerificationTally:
-    """Counts public verifications per bill (never who asked), written in bulk at most every 2 s.
+    """Counts public verifications per bill (never who asked), written in bulk every 2 s by a thread.
 
-    A write per verification would make the public verify endpoints as slow as the database's writes;
-    a crash loses at most the last two seconds of counts, which are statistics.
+    A write per verification, or a flush inside a request, would put the database's write latency on
+    the public verify endpoints; a crash loses at most the last two seconds of counts (statistics).
     """
 
     flush_every = 2.0
 
-    def __init__(self) -> None:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._last_flush = time.monotonic()
+        self._thread: threading.Thread | None = None
 
     def add(self, bill_id: str, organisation_id: int) -> None:
+        row = {
+            "actor": "public",
+            "action": "bill.verified",
+            "target": bill_id,
+            "organisation_id": organisation_id,
+            "at": utcnow(),
+        }
         with self._lock:
-            self._pending.append(
-                {
-                    "actor": "public",
-                    "action": "bill.verified",
-                    "target": bill_id,
-                    "organisation_id": organisation_id,
-                    "at": utcnow(),
-                }
-            )
-            due = time.monotonic() - self._last_flush >= self.flush_every or len(self._pending) >= 500
-        if due:
-            self.flush()
+            self._pending.append(row)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="verification-tally", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.flush_every)
+            try:
+                with self.app.app_context():
+                    self.flush()
+            except Exception:  # counts are statistics: a failed write must not stop the next ones
+                log.exception("could not write verification counts")
 
     def flush(self) -> None:
+        """Write what is pending now (the thread does this every `flush_every` seconds)."""
         with self._lock:
             batch, self._pending = self._pending, []
-            self._last_flush = time.monotonic()
         if batch:
             db.session.execute(insert(AuditEntry), batch)
             db.session.commit()
@@ -210,7 +223,7 @@ class VerificationTally:
 def tally() -> VerificationTally:
     plat = platform()
     if not isinstance(plat.verification_tally, VerificationTally):
-        plat.verification_tally = VerificationTally()
+        plat.verification_tally = VerificationTally(plat.app)
     return plat.verification_tally
 
 
