@@ -201,7 +201,7 @@ request = function()
 end
 """
 VERIFY_SAMPLE = 2_000  # distinct verify URLs the GET load rotates through
-FILE_SAMPLE = 200  # distinct bill files the POST load rotates through
+FILE_SAMPLE = 2_000  # distinct bill files the POST load rotates through
 
 
 def _lua_string(text: str) -> str:
