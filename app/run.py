@@ -59,7 +59,14 @@ def main() -> None:
 
     app = create_app()
     from app.pipeline import AnchorWorker
-    from app.setup import database_is_new, ensure_finance, ensure_registry, seed_demo, upgrade_database
+    from app.setup import (
+        database_is_new,
+        ensure_finance,
+        ensure_registry,
+        issue_demo_bills,
+        seed_demo,
+        upgrade_database,
+    )
 
     with app.app_context():
         upgrade_database()
@@ -75,7 +82,10 @@ def main() -> None:
     if new:
         with app.app_context():
             logins = seed_demo()
+            urls = issue_demo_bills() if app.config["BILLCHAIN_WORKER"] else []
         _print_logins(instance, finance_login, logins)
+        for url in urls:
+            print(f"demo bill: {url}")
 
     server = make_server(HOST, PORT, app, threaded=True)
 

@@ -265,64 +265,48 @@ def request_claim(bill: Bill, claimant: Organisation, claim_ref: str, actor: str
     """Take the bill for this claimant with one atomic UPDATE, then queue the claim transaction."""
     if claimant.kind != OrgKind.CLAIMANT or claimant.status != OrgStatus.ACTIVE:
         raise ApiError(403, "forbidden", "Only active reimbursing organisations may claim bills.")
-    _require_settleable(bill)
-    platform().client.block_number()  # chain down: answer 503 now rather than queue a claim nobody waits for
-    now = utcnow()
-    taken = rows_changed(
-        db.session.execute(
-            update(Bill)
-            .where(Bill.id == bill.id, Bill.status == BillStatus.ANCHORED, Bill.settle_state.is_(None))
-            .values(
-                settle_state=SettleState.CLAIMING,
-                settled_by_org_id=claimant.id,
-                settle_requested_at=now,
-                claim_ref=claim_ref,
-            )
-        )
-    )
-    if not taken:
-        db.session.rollback()
-        db.session.refresh(bill)
-        _require_settleable(bill)
-        raise already_claimed(bill)
+    _take_for_settlement(bill, claimant, SettleState.CLAIMING, claim_ref=claim_ref)
     assert bill.batch is not None
-    job = ChainJob(
-        sender=claimant.address,
-        function="claim",
-        args=[bill.batch.root, bill.proof or [], bill.bill_ref, bill.content_hash, _bytes32_text(claim_ref)],
-        bill_id=bill.id,
-        organisation_id=claimant.id,
-    )
-    db.session.add(job)
-    audit(actor, "bill.claim_requested", bill.id, claimant.id, claim_ref=claim_ref)
-    db.session.commit()
-    _wake_worker()
-    return job
+    args = [bill.batch.root, bill.proof or [], bill.bill_ref, bill.content_hash, _bytes32_text(claim_ref)]
+    return _queue_settlement(bill, claimant, "claim", args, actor, "bill.claim_requested", claim_ref=claim_ref)
 
 
 def request_void(
     bill: Bill, issuer: Organisation, reason: int, note: str, replacement: Bill | None, actor: str
 ) -> ChainJob:
+    """Take the bill for a void by its own issuer, then queue the void transaction."""
     if bill.organisation_id != issuer.id:
         raise ApiError(403, "forbidden", "Only the issuing organisation may void its bills.")
     if issuer.status != OrgStatus.ACTIVE:
         raise ApiError(403, "organisation_revoked", "A revoked organisation cannot void bills.")
     if reason not in VOID_REASONS:
         raise ApiError(422, "invalid_reason", f"reason must be one of {sorted(VOID_REASONS)}.", "reason")
+    _take_for_settlement(
+        bill,
+        issuer,
+        SettleState.VOIDING,
+        void_reason=reason,
+        void_note=note[:200],
+        replacement_bill_id=replacement.id if replacement else None,
+    )
+    assert bill.batch is not None
+    replacement_ref = replacement.bill_ref if replacement else "0x" + "00" * 32
+    args = [bill.batch.root, bill.proof or [], bill.bill_ref, bill.content_hash, reason, replacement_ref]
+    return _queue_settlement(bill, issuer, "voidBill", args, actor, "bill.void_requested", reason=reason, note=note)
+
+
+def _take_for_settlement(bill: Bill, org: Organisation, state: str, **values: Any) -> None:
+    """One atomic UPDATE takes an anchored, unsettled bill: of concurrent requests exactly one wins.
+
+    The chain is asked first, so that a request nobody can complete now gets 503 instead of a queue.
+    """
     _require_settleable(bill)
     platform().client.block_number()
     taken = rows_changed(
         db.session.execute(
             update(Bill)
             .where(Bill.id == bill.id, Bill.status == BillStatus.ANCHORED, Bill.settle_state.is_(None))
-            .values(
-                settle_state=SettleState.VOIDING,
-                settled_by_org_id=issuer.id,
-                settle_requested_at=utcnow(),
-                void_reason=reason,
-                void_note=note[:200],
-                replacement_bill_id=replacement.id if replacement else None,
-            )
+            .values(settle_state=state, settled_by_org_id=org.id, settle_requested_at=utcnow(), **values)
         )
     )
     if not taken:
@@ -330,23 +314,14 @@ def request_void(
         db.session.refresh(bill)
         _require_settleable(bill)
         raise already_claimed(bill)
-    assert bill.batch is not None
-    job = ChainJob(
-        sender=issuer.address,
-        function="voidBill",
-        args=[
-            bill.batch.root,
-            bill.proof or [],
-            bill.bill_ref,
-            bill.content_hash,
-            reason,
-            replacement.bill_ref if replacement else "0x" + "00" * 32,
-        ],
-        bill_id=bill.id,
-        organisation_id=issuer.id,
-    )
+
+
+def _queue_settlement(
+    bill: Bill, org: Organisation, function: str, args: list[Any], actor: str, action: str, **detail: Any
+) -> ChainJob:
+    job = ChainJob(sender=org.address, function=function, args=args, bill_id=bill.id, organisation_id=org.id)
     db.session.add(job)
-    audit(actor, "bill.void_requested", bill.id, issuer.id, reason=reason, note=note)
+    audit(actor, action, bill.id, org.id, **detail)
     db.session.commit()
     _wake_worker()
     return job

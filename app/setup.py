@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import inspect, select
@@ -103,3 +104,57 @@ def seed_demo() -> list[DemoLogin]:
         done = onboard_organisation(name, code, kind, actor="demo", username=username, password=password)
         logins.append(DemoLogin(name, kind, username, password, done.token))
     return logins
+
+
+def issue_demo_bills(timeout: float = 30.0) -> list[str]:
+    """Two school-fee bills from the demo school, once it is active on chain; their verify URLs."""
+    import time
+
+    from app.services import bill_verify_url, issue_bills
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db.session.expire_all()
+        school = db.session.scalar(select(Organisation).where(Organisation.credit_code == DEMO_ORGS[0][1]))
+        if school is not None and school.status == OrgStatus.ACTIVE:
+            bills = issue_bills(school, [sample_bill_payload(), sample_bill_payload()], actor="demo")
+            return [bill_verify_url(b) for b in bills]
+        time.sleep(0.2)
+    return []
+
+
+def sample_bill_payload(**overrides: Any) -> dict[str, Any]:
+    """A school-fee bill with two line items, as a school's system sends it to the API.
+
+    The demo, the benchmarks and the tests all issue this one, so they exercise the same shape.
+    """
+    payload: dict[str, Any] = {
+        "bill_type": "school_fee",
+        "payer": {"kind": "person", "name": "张三", "id_number": "11010519491231002X"},
+        "contact": {"phone": "13800138000"},
+        "items": [
+            {
+                "code": "001",
+                "name": "学费",
+                "unit": "学期",
+                "quantity": "1",
+                "unit_price_fen": 250000,
+                "amount_fen": 250000,
+            },
+            # 1.5 × 30,001 fen = 45,001.5 → 45,002: the half-up rounding rule at work.
+            {
+                "code": "002",
+                "name": "住宿费",
+                "unit": "月",
+                "quantity": "1.5",
+                "unit_price_fen": 30001,
+                "amount_fen": 45002,
+            },
+        ],
+        "total_fen": 295002,
+        "handler": "李四",
+        "checker": "王五",
+        "remarks": "2026 秋季学期",
+    }
+    payload.update(overrides)
+    return payload

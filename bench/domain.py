@@ -15,6 +15,7 @@ from app.bills.merkle import build
 from app.bills.model import Bill, credit_code_check_char
 from app.bills.qr import decode_image, render_png, render_svg, verify_url
 from app.devchain import ANVIL_CHAIN_ID, dev_account
+from app.setup import sample_bill_payload
 from bench.gas import random_pairs
 from bench.stats import median_time
 
@@ -23,34 +24,8 @@ BASE_URL = "http://127.0.0.1:5000"
 
 
 def sample_payload() -> dict[str, Any]:
-    """A school-fee bill with two line items, as a school's system sends it (the API's shape)."""
-    return {
-        "bill_type": "school_fee",
-        "payer": {"kind": "person", "name": "张三", "id_number": "11010519491231002X"},
-        "contact": {"phone": "13800138000"},
-        "items": [
-            {
-                "code": "001",
-                "name": "学费",
-                "unit": "学期",
-                "quantity": "1",
-                "unit_price_fen": 250000,
-                "amount_fen": 250000,
-            },
-            {
-                "code": "002",
-                "name": "住宿费",
-                "unit": "月",
-                "quantity": "1.5",
-                "unit_price_fen": 30001,
-                "amount_fen": 45002,
-            },
-        ],
-        "total_fen": 295002,
-        "handler": "李四",
-        "checker": "王五",
-        "remarks": "2026 秋季学期",
-    }
+    """The same sample bill the demo and the tests issue."""
+    return sample_bill_payload()
 
 
 def sample_bill(number: int) -> Bill:

@@ -60,36 +60,10 @@ def wait_until(app: Flask, condition: Callable[[], bool], timeout: float = 20.0)
 
 
 def bill_payload(**overrides: Any) -> dict[str, Any]:
-    """A school-fee bill as a school's system would send it."""
-    payload: dict[str, Any] = {
-        "bill_type": "school_fee",
-        "payer": {"kind": "person", "name": "张三", "id_number": "11010519491231002X"},
-        "contact": {"phone": "13800138000"},
-        "items": [
-            {
-                "code": "001",
-                "name": "学费",
-                "unit": "学期",
-                "quantity": "1",
-                "unit_price_fen": 250000,
-                "amount_fen": 250000,
-            },
-            {
-                "code": "002",
-                "name": "住宿费",
-                "unit": "月",
-                "quantity": "1.5",
-                "unit_price_fen": 30001,
-                "amount_fen": 45002,
-            },
-        ],
-        "total_fen": 295002,
-        "handler": "李四",
-        "checker": "王五",
-        "remarks": "2026 秋季学期",
-    }
-    payload.update(overrides)
-    return payload
+    """A school-fee bill as a school's system would send it (the one the demo and bench issue too)."""
+    from app.setup import sample_bill_payload
+
+    return sample_bill_payload(**overrides)
 
 
 def next_number() -> int:
