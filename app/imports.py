@@ -291,7 +291,8 @@ def issue_rows(
     done = 0
     for start in range(0, len(payloads), chunk):
         part = payloads[start : start + chunk]
-        issue_bills(org, part, actor)  # the returned rows are dropped: the session holds them weakly
+        last = start + chunk >= len(payloads)
+        issue_bills(org, part, actor, wake=last)  # the returned rows are dropped: the session holds them weakly
         done += len(part)
         if progress is not None:
             progress(done)

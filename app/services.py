@@ -74,8 +74,12 @@ def payer_key(id_number: str | None, name: str) -> str:
     return hmac.new(secret, basis.encode(), hashlib.sha256).hexdigest()
 
 
-def issue_bills(org: Organisation, payloads: list[dict[str, Any]], actor: str) -> list[Bill]:
-    """Validate all, then store and sign all, in one transaction: a bulk request lands whole or not at all."""
+def issue_bills(org: Organisation, payloads: list[dict[str, Any]], actor: str, *, wake: bool = True) -> list[Bill]:
+    """Validate all, then store and sign all, in one transaction: a bulk request lands whole or not at all.
+
+    `wake=False` leaves the worker to its interval: an import issuing chunk after chunk wants a few
+    large roots, not one small root per chunk.
+    """
     if org.kind != OrgKind.ISSUER:
         raise ApiError(403, "forbidden", "Only issuing organisations may issue bills.")
     if org.status != OrgStatus.ACTIVE:
@@ -148,7 +152,8 @@ def issue_bills(org: Organisation, payloads: list[dict[str, Any]], actor: str) -
         raise ApiError(
             409, "duplicate_bill_number", "A bill with this bill code and number was already issued.", "bill_number"
         ) from exc
-    _wake_worker()
+    if wake:
+        _wake_worker()
     return [Bill(**row) for row in rows]  # transient views for the answer; the rows are stored
 
 

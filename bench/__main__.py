@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from app.devchain import REPO_ROOT
-from bench import domain, e2e, gas, setup_time
+from bench import domain, e2e, gas, imports, setup_time
 from bench.machine import machine_info
 from bench.report import print_table, targets
 
@@ -26,7 +26,13 @@ def main() -> None:
 
     started = time.perf_counter()
     results: dict[str, Any] = {"machine": machine_info(), "tiny": args.tiny}
-    for name, section in (("gas", gas.run), ("domain", domain.run), ("e2e", e2e.run), ("setup", setup_time.run)):
+    for name, section in (
+        ("gas", gas.run),
+        ("domain", domain.run),
+        ("e2e", e2e.run),
+        ("imports", imports.run),
+        ("setup", setup_time.run),
+    ):
         section_start = time.perf_counter()
         results[name] = section(args.tiny)
         results[name]["section_s"] = time.perf_counter() - section_start

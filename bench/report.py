@@ -107,6 +107,16 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     "ms",
                 )
             )
+    for db, imp in r.get("imports", {}).items():
+        out.append(
+            (
+                f"import/{db}",
+                f"{imp['rows']:,} CSV rows: validate / issue / anchored after",
+                f"{imp['parse_validate_s']:.1f} / {imp['issue_s']:.1f} / {imp['anchored_after_issue_s']:.1f}"
+                f" ({imp['anchoring_transactions']} anchoring txs, largest root {imp['largest_root']:,})",
+                "s",
+            )
+        )
     s = r["setup"]
     out.append(
         (

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import time
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
 from appkit import Org, wait_until
 from flask import Flask
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.imports import COLUMNS, create_job, issue_rows, read_rows, run_job, template_csv, validate_rows
-from app.models import AnchorBatch, Bill, ImportJob, Organisation
+from app.imports import COLUMNS, create_job, read_rows, run_job, template_csv
+from app.models import Bill, ImportJob, Organisation
 
 ROW = {
     "payer_name": "张三",
@@ -187,76 +185,4 @@ def test_imported_bills_are_anchored_by_the_worker(app, issuer, worker):
             )
             == 10
         ),
-    )
-
-
-@pytest.mark.skipif(not os.environ.get("BILLCHAIN_BENCH"), reason="10,000-row measurement; BILLCHAIN_BENCH=1 to run")
-def test_measure_ten_thousand_rows(app, issuer):
-    rows = [dict(ROW, payer_name=f"学生{i}") for i in range(10_000)]
-    data = csv_bytes(rows)
-    with app.app_context():
-        org = db.session.get(Organisation, issuer.id)
-        t0 = time.perf_counter()
-        parsed = read_rows(data, "bills.csv")
-        payloads, errors = validate_rows(org, parsed)
-        t1 = time.perf_counter()
-        assert not errors
-        issue_rows(org, payloads, "bench")
-        t2 = time.perf_counter()
-    wait_until(
-        app,
-        lambda: (
-            db.session.scalar(
-                select(func.count(Bill.id)).where(Bill.organisation_id == issuer.id, Bill.status == "anchored")
-            )
-            == 10_000
-        ),
-        timeout=600,
-    )
-    t3 = time.perf_counter()
-    with app.app_context():
-        batches = db.session.scalars(select(AnchorBatch).where(AnchorBatch.organisation_id == issuer.id)).all()
-        txs = {b.tx_hash for b in batches}
-    print(
-        f"\n10k rows: parse+validate {t1 - t0:.1f}s, issue {t2 - t1:.1f}s, anchoring {t3 - t2:.1f}s, "
-        f"{len(batches)} roots, {len(txs)} anchoring transactions, sizes {[b.size for b in batches]}"
-    )
-
-
-@pytest.mark.skipif(not os.environ.get("BILLCHAIN_BENCH"), reason="10,000-row measurement; BILLCHAIN_BENCH=1 to run")
-def test_measure_ten_thousand_rows_with_the_worker_running(app, issuer):
-    """As in production: the worker anchors every interval (1 s) while the import is still issuing."""
-    from app.pipeline import AnchorWorker
-
-    app.config["BILLCHAIN_ANCHOR_INTERVAL"] = 1.0
-    if "test_worker" in app.extensions:  # onboarding's worker holds the lease; hand it over, as `worker` does
-        app.extensions["test_worker"].release_lease()
-    running = AnchorWorker(app)
-    app.extensions["billchain"].worker = running
-    running.start()
-    try:
-        t0 = time.perf_counter()
-        job = import_file(app, issuer, csv_bytes([dict(ROW, payer_name=f"学生{i}") for i in range(10_000)]))
-        t1 = time.perf_counter()
-        assert job.status == "done"
-        wait_until(
-            app,
-            lambda: (
-                db.session.scalar(
-                    select(func.count(Bill.id)).where(Bill.organisation_id == issuer.id, Bill.status == "anchored")
-                )
-                == 10_000
-            ),
-            timeout=600,
-        )
-        t2 = time.perf_counter()
-    finally:
-        running.stop()
-    with app.app_context():
-        sizes = [
-            b.size for b in db.session.scalars(select(AnchorBatch).where(AnchorBatch.organisation_id == issuer.id))
-        ]
-    print(
-        f"\n10k rows, worker running: import {t1 - t0:.1f}s, all anchored {t2 - t1:.1f}s later, "
-        f"{len(sizes)} anchoring transactions, sizes {sizes}"
     )

@@ -19,7 +19,8 @@ def test_tiny_bench_writes_every_section_with_numbers(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     subprocess.run([sys.executable, "-m", "bench", "--tiny", "--out", str(out)], cwd=REPO, check=True, timeout=120)
     results = json.loads(out.read_text())
-    assert {"machine", "gas", "domain", "e2e", "setup", "targets"} <= set(results)
+    assert {"machine", "gas", "domain", "e2e", "imports", "setup", "targets"} <= set(results)
+    assert results["imports"]["sqlite"]["rows"] == results["imports"]["postgresql"]["rows"] > 0
     _numbers(results["machine"], ("nproc",))
     _numbers(
         results["gas"],
