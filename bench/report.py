@@ -107,7 +107,7 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     "ms",
                 )
             )
-    for db, imp in r.get("imports", {}).items():
+    for db, imp in ((k, v) for k, v in r.get("imports", {}).items() if isinstance(v, dict)):
         out.append(
             (
                 f"import/{db}",
