@@ -236,9 +236,14 @@ def sign_bill(bill: Bill, domain: Domain, signer: LocalAccount | str | bytes) ->
 
 def recover_signer(bill: Bill, domain: Domain, signature: bytes) -> str | None:
     """The checksummed address that signed this bill's typed data, or None if the bytes are no signature."""
+    return recover_digest_signer(content_hash(bill, domain), signature)
+
+
+def recover_digest_signer(digest: bytes, signature: bytes) -> str | None:
+    """As `recover_signer`, for a digest already computed (and checked) by the caller."""
     if len(signature) != 65:
         return None
     try:
-        return str(Account._recover_hash(content_hash(bill, domain), signature=signature))
+        return str(Account._recover_hash(Hash32(digest), signature=signature))
     except Exception:  # eth-keys raises several types for malformed (r, s, v); all mean "not a signature"
         return None

@@ -25,7 +25,7 @@ from eth_utils import to_checksum_address
 from app.bills.billfile import BillFile
 from app.bills.chainview import ChainBillRecord, ChainOrganisation, ChainReader, ChainStatus
 from app.bills.errors import BillError, BillValidationError, QRNotFoundError, VerifyURLError
-from app.bills.hashing import content_hash, recover_signer
+from app.bills.hashing import content_hash, recover_digest_signer
 from app.bills.merkle import verify_proof
 from app.bills.messages import render
 from app.bills.model import Bill, derive_bill_ref
@@ -372,7 +372,8 @@ class _Verifier:
         if not self.check(CheckName.CONTENT_HASH, ok, "content_hash.ok" if ok else "content_hash.fail"):
             return done(Verdict.TAMPERED)
         signer = f.signature.signer
-        ok = recover_signer(bill, domain, f.signature.value) == signer
+        # The content hash was just checked equal to the bill's digest: recover from it, not hash again.
+        ok = recover_digest_signer(f.content_hash, f.signature.value) == signer
         if not self.check(CheckName.SIGNATURE, ok, "signature.ok" if ok else "signature.fail", signer=signer):
             return done(Verdict.SIGNATURE_INVALID)
         registry = to_checksum_address(self.chain.registry_address)
