@@ -35,6 +35,7 @@ class Platform:
         self._keystore: Keystore | None = None
         self._lock = threading.Lock()
         self.worker: AnchorWorker | None = None
+        self.chain_domain: tuple[int, str] | None = None  # (chain id, registry), once the database knows them
         self.verify_reader: Any = None  # app.verify_service.VerifyReader, made on first verification
         self.bill_file_cache: Any = None  # app.verify_service.BillFileCache
         self.verification_tally: Any = None  # app.verify_service.VerificationTally

@@ -50,11 +50,18 @@ VOID_REASONS = {1: "wrong content", 2: "refund", 3: "duplicate", 4: "other"}
 
 
 def chain_domain() -> tuple[int, str]:
-    """(chain id, registry) for EIP-712: remembered in the database, so issuing works while the chain is down."""
+    """(chain id, registry) for EIP-712: remembered in the database, so issuing works while the chain is down.
+
+    Kept in the process too once read: they never change for a deployment, and every lookup needs them.
+    """
+    plat = platform()
+    if plat.chain_domain is not None:
+        return plat.chain_domain
     cached = {row.key: row.value for row in db.session.scalars(select(ChainState))}
     if "chain_id" in cached and "registry" in cached:
-        return int(cached["chain_id"]), cached["registry"]
-    chain_id, registry = platform().domain()
+        plat.chain_domain = (int(cached["chain_id"]), cached["registry"])
+        return plat.chain_domain
+    chain_id, registry = plat.domain()
     try:
         db.session.merge(ChainState(key="chain_id", value=str(chain_id)))
         db.session.merge(ChainState(key="registry", value=registry))
@@ -197,26 +204,61 @@ def _wake_worker() -> None:
 
 def domain_bill_file(bill: Bill) -> BillFile:
     """The bill file of a stored bill: enough to verify it on any node, without this platform."""
+    batch = bill.batch
+    return make_bill_file(
+        StoredBillRow(
+            document=bill.document,
+            content_hash=bill.content_hash,
+            bill_ref=bill.bill_ref,
+            signer=bill.organisation.address,
+            signature=bill.signature,
+            status=bill.status,
+            proof=bill.proof,
+            root=batch.root if batch else None,
+            tx_hash=batch.tx_hash if batch else None,
+            block_number=batch.block_number if batch else None,
+            anchored_at=batch.anchored_at if batch else None,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class StoredBillRow:
+    """The columns a bill file is made of (an ORM bill, or one row of a column query on the hot path)."""
+
+    document: dict[str, Any]
+    content_hash: str
+    bill_ref: str
+    signer: str
+    signature: str
+    status: str
+    proof: list[str] | None
+    root: str | None
+    tx_hash: str | None
+    block_number: int | None
+    anchored_at: datetime | None
+
+
+def make_bill_file(row: StoredBillRow) -> BillFile:
     chain_id, registry = chain_domain()
     domain = Domain(chain_id, registry)
     anchoring = None
-    batch = bill.batch
-    if batch is not None and batch.tx_hash and batch.anchored_at and bill.status != BillStatus.PENDING:
+    if row.root and row.tx_hash and row.anchored_at and row.status != BillStatus.PENDING:
         anchoring = Anchoring(
             chain_id=chain_id,
             registry=domain.verifying_contract,
-            root=bytes.fromhex(batch.root[2:]),
-            proof=tuple(bytes.fromhex(p[2:]) for p in bill.proof or []),
-            tx_hash=bytes.fromhex(batch.tx_hash[2:]),
-            block_number=int(batch.block_number or 0),
-            anchored_at=batch.anchored_at,
+            root=bytes.fromhex(row.root[2:]),
+            proof=tuple(bytes.fromhex(p[2:]) for p in row.proof or []),
+            tx_hash=bytes.fromhex(row.tx_hash[2:]),
+            block_number=int(row.block_number or 0),
+            anchored_at=row.anchored_at,
         )
     return BillFile(
-        bill=DomainBill.from_dict(bill.document),
+        bill=DomainBill.from_dict(row.document),
         domain=domain,
-        content_hash=bytes.fromhex(bill.content_hash[2:]),
-        bill_ref=bytes.fromhex(bill.bill_ref[2:]),
-        signature=BillSignature(signer=bill.organisation.address, value=bytes.fromhex(bill.signature[2:])),
+        content_hash=bytes.fromhex(row.content_hash[2:]),
+        bill_ref=bytes.fromhex(row.bill_ref[2:]),
+        signature=BillSignature(signer=row.signer, value=bytes.fromhex(row.signature[2:])),
         anchoring=anchoring,
     )
 

@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from sqlalchemy import insert, select
-from sqlalchemy.orm import joinedload
 
 from app.bills.billfile import BillFile
 from app.extensions import db
-from app.models import AuditEntry, Bill, utcnow
+from app.models import AnchorBatch, AuditEntry, Bill, Organisation, utcnow
 from app.platform import platform
 
 log = logging.getLogger(__name__)
@@ -68,19 +67,35 @@ class DatabaseLookup:
         self.found: StoredBill | None = None
 
     def find_bill_file(self, bill_ref: bytes, content_hash: bytes) -> BillFile | None:
-        from app.services import domain_bill_file
+        from app.services import StoredBillRow, make_bill_file
 
         key = "0x" + content_hash.hex()
         stored = self.cache.get(key) if self.cache is not None else None
         if stored is None:
-            bill = db.session.scalar(
-                select(Bill)
-                .options(joinedload(Bill.organisation), joinedload(Bill.batch))
+            # A column query, not ORM objects: this runs for every bill a verifier sees first.
+            row = db.session.execute(
+                select(
+                    Bill.id,
+                    Bill.organisation_id,
+                    Bill.document,
+                    Bill.content_hash,
+                    Bill.bill_ref,
+                    Organisation.address,
+                    Bill.signature,
+                    Bill.status,
+                    Bill.proof,
+                    AnchorBatch.root,
+                    AnchorBatch.tx_hash,
+                    AnchorBatch.block_number,
+                    AnchorBatch.anchored_at,
+                )
+                .join(Organisation, Organisation.id == Bill.organisation_id)
+                .outerjoin(AnchorBatch, AnchorBatch.id == Bill.batch_id)
                 .where(Bill.content_hash == key)
-            )
-            if bill is None:
+            ).first()
+            if row is None:
                 return None
-            stored = StoredBill(domain_bill_file(bill), bill.id, bill.organisation_id)
+            stored = StoredBill(make_bill_file(StoredBillRow(*row[2:])), row.id, row.organisation_id)
             if stored.file.anchoring is not None and self.cache is not None:
                 self.cache.put(key, stored)
         if stored.file.bill_ref != bill_ref:
