@@ -87,6 +87,9 @@ def main() -> None:
         for url in urls:
             print(f"demo bill: {url}")
 
+    from app.serving import tune_gc
+
+    tune_gc()
     server = make_server(HOST, PORT, app, threaded=True)
 
     def _shutdown(signum: int, _frame: FrameType | None) -> None:

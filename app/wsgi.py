@@ -1,4 +1,4 @@
-"""The WSGI entry point for production servers: `gunicorn -w 4 app.wsgi:app`.
+"""The WSGI entry point for production servers: `gunicorn -w 2 --threads 4 app.wsgi:app`.
 
 Each server process may run the anchoring worker (BILLCHAIN_WORKER, default on); the database lease
 lets exactly one of them send at a time, so any number of processes and hosts is safe.
@@ -6,9 +6,11 @@ lets exactly one of them send at a time, so any number of processes and hosts is
 
 from app import create_app
 from app.pipeline import AnchorWorker
+from app.serving import tune_gc
 
 app = create_app()
 if app.config["BILLCHAIN_WORKER"]:
     worker = AnchorWorker(app)
     app.extensions["billchain"].worker = worker
     worker.start()
+tune_gc()

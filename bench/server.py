@@ -153,7 +153,7 @@ def serve(database: str, *, anchor_interval: float = 1.0, workers: int = 2, thre
                     f"127.0.0.1:{port}",
                     "--log-level",
                     "warning",
-                    "app:create_app()",
+                    "app.wsgi:app",  # the production entry point (GC tuned; BILLCHAIN_WORKER=0 here)
                 ],
                 cwd=REPO_ROOT,
                 env=web_env,

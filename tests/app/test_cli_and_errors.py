@@ -172,3 +172,21 @@ def test_pages_carry_security_headers(client):
 
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_wsgi_entry_builds_the_app_and_tunes_the_garbage_collector(monkeypatch, tmp_path):
+    import gc
+    import importlib
+
+    monkeypatch.setenv("BILLCHAIN_WORKER", "0")
+    monkeypatch.setenv("BILLCHAIN_INSTANCE_PATH", str(tmp_path))
+    thresholds = gc.get_threshold()
+    try:
+        wsgi = importlib.import_module("app.wsgi")
+
+        assert wsgi.app.name == "app"
+        assert gc.get_threshold()[0] == 50_000
+        assert wsgi.app.extensions["billchain"].worker is None
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
