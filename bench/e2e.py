@@ -130,7 +130,9 @@ def issuance(served: Served, *, clients: int, per_request: int, seconds: float, 
         "largest_batch": batches[1],
         # Many distinct bills, so that the load measures lookups and chain reads, not one cached answer.
         "sample": [url for _, _, bills in done for _, url in bills][:VERIFY_SAMPLE],
-        "sample_ids": [bill_id for _, _, bills in done for bill_id, _ in bills][:FILE_SAMPLE],
+        # Other bills than the GET sample, so each endpoint meets its bills for the first time (the tiny
+        # run has too few bills for that, and reuses them).
+        "sample_ids": _file_sample([bill_id for _, _, bills in done for bill_id, _ in bills]),
     }
 
 
@@ -200,6 +202,12 @@ request = function()
                     bodies[(i %% #bodies) + 1])
 end
 """
+
+
+def _file_sample(ids: list[str]) -> list[str]:
+    return ids[VERIFY_SAMPLE : VERIFY_SAMPLE + FILE_SAMPLE] or ids[:FILE_SAMPLE]
+
+
 VERIFY_SAMPLE = 2_000  # distinct verify URLs the GET load rotates through
 FILE_SAMPLE = 2_000  # distinct bill files the POST load rotates through
 
