@@ -1,8 +1,9 @@
 """verify(): every verdict from a bill file, a verify URL and a QR photo.
 
-The chain here is a small in-memory ChainReader that follows IBillRegistry.verify's rules. A fake is
-used ONLY because the real chain client (app/chain.py) is another engineer's work in progress; the
-end-to-end verification against a real Anvil node lives in tests/app.
+The chain here is a small in-memory ChainReader that follows IBillRegistry.verify's rules: app/bills is
+pure by design (no web3), so its unit tests cover every branch without a node, including states a real
+registry never reaches (an anchor after a revocation). The same verdicts run against a real Anvil
+through the app in tests/app/test_api_flow.py and tests/app/test_verify_on_chain.py.
 """
 
 from __future__ import annotations
