@@ -47,7 +47,7 @@
       capitalEl.textContent = ok ? "…" : "—"; // never show words that disagree with the figures
       if (!ok) return;
       capitalTimer = setTimeout(function () {
-        fetch(window.BILLCHAIN_CAPITAL_URL + "?fen=" + total.toString(), { credentials: "same-origin" })
+        fetch(document.getElementById("issue-form").dataset.capitalUrl + "?fen=" + total.toString(), { credentials: "same-origin" })
           .then(function (r) { return r.ok ? r.json() : null; })
           .then(function (d) { if (d) capitalEl.textContent = d.capital; });
       }, 200);
@@ -81,4 +81,20 @@
         .catch(function () {});
     }, 2000);
   }
+})();
+
+// Confirmations and print buttons by data attribute: no inline handlers, so the CSP can forbid them.
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  }, true);
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest && event.target.closest("[data-print]");
+    if (target) {
+      event.preventDefault();
+      window.print();
+    }
+  });
 })();

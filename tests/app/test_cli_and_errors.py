@@ -172,6 +172,7 @@ def test_pages_carry_security_headers(client):
 
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
 
 
 def test_wsgi_entry_builds_the_app_and_tunes_the_garbage_collector(monkeypatch, tmp_path):

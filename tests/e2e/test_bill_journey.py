@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from browserkit import ARTIFACTS, Live
 from PIL import Image
+from playwright.sync_api import expect
 
 from app.bills.qr import decode_image
 
@@ -62,7 +63,8 @@ def test_bill_issued_verified_by_qr_and_photo_and_claimed_once(
     assert page.input_value("input[name=items-1-unit_price]") == "300.015"
     shots(page, "01a-issuer-form-field-error")
     page.fill("input[name=items-1-unit_price]", "300.01")
-    page.wait_for_function("document.getElementById('preview-capital').textContent === '贰仟玖佰伍拾元零贰分'")
+    # Locator waits, not wait_for_function: the page's CSP forbids evaluating strings, tests included.
+    expect(page.locator("#preview-capital")).to_have_text("贰仟玖佰伍拾元零贰分")
     assert page.text_content("#preview-total") == "¥2,950.02"
     shots(page, "01-issuer-bill-form")
     page.click("#issue-submit")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from browserkit import Live
+from playwright.sync_api import expect
 
 from app.imports import COLUMNS
 
@@ -61,7 +62,7 @@ def test_issuer_uploads_a_csv_and_watches_the_progress_to_done(
     page.wait_for_url("**/import/*")
     shots(page, "import-01-progress-zh")
 
-    page.wait_for_function("document.getElementById('import-state').dataset.state === 'done'", timeout=30_000)
+    expect(page.locator("#import-state")).to_have_attribute("data-state", "done", timeout=30_000)
     assert int(page.get_attribute("#import-progress", "max") or 0) == ROWS
     assert page.evaluate("document.getElementById('import-progress').value") == ROWS
     seen = page.evaluate("window.__seen.concat([document.getElementById('import-progress').value])")
