@@ -83,33 +83,29 @@ def role_required(*kinds: str) -> Callable[[F], F]:
     return decorator
 
 
-def token_organisation(optional: bool = False) -> Organisation | None:
+def token_organisation() -> Organisation:
     """The organisation behind the request's bearer token.
 
     The API takes bearer tokens only, never the session cookie: so no cross-site form can act through
     it, and its blueprints can be exempt from CSRF.
     """
     if "api_org" in g:
-        return cast(Organisation | None, g.api_org)
+        return cast(Organisation, g.api_org)
     header = request.headers.get("Authorization", "")
-    org: Organisation | None = None
-    if header.startswith("Bearer "):
-        token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(header[7:].strip())))
-        if token is None or token.revoked_at is not None:
-            raise ApiError(401, "invalid_token", "The bearer token is unknown or revoked.")
-        token.last_used_at = utcnow()
-        db.session.commit()
-        org = token.organisation
-    if org is None and not optional:
+    if not header.startswith("Bearer "):
         raise ApiError(401, "unauthorised", "Send 'Authorization: Bearer <token>' with an API token.")
-    g.api_org = org
-    return org
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(header[7:].strip())))
+    if token is None or token.revoked_at is not None:
+        raise ApiError(401, "invalid_token", "The bearer token is unknown or revoked.")
+    token.last_used_at = utcnow()
+    db.session.commit()
+    g.api_org = token.organisation
+    return token.organisation
 
 
 def require_org(*kinds: str) -> Organisation:
     """The caller's organisation, which must be active and of one of `kinds`."""
     org = token_organisation()
-    assert org is not None
     if org.kind not in kinds:
         raise ApiError(403, "forbidden", f"Only {' or '.join(kinds)} organisations may do this.")
     if org.status == OrgStatus.REVOKED:

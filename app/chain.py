@@ -709,20 +709,24 @@ class RegistryClient:
             return revert
         return None
 
-    def fund(self, from_account: LocalAccount, to_address: str, wei: int, timeout: float = 30.0) -> Receipt:
-        """Send ether, for chains where gas is not free."""
+    def sign_transfer(self, account: LocalAccount, to_address: str, wei: int, nonce: int) -> SignedTx:
+        """Sign an ether transfer with the caller's nonce (the outbox funds new keys with it)."""
         tx: dict[str, Any] = {
-            "from": from_account.address,
             "to": to_checksum_address(to_address),
             "value": wei,
             "gas": 21_000,
-            "nonce": self.pending_nonce(from_account.address),
+            "nonce": nonce,
             "chainId": self.chain_id,
+            **self.fee_fields(),
         }
-        tx.update(self.fee_fields())
-        signed = from_account.sign_transaction(tx)
-        self._call(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
-        mined = self.wait_for_receipt(bytes(signed.hash), timeout)
+        signed = account.sign_transaction(tx)
+        return SignedTx(hash=bytes(signed.hash), raw=bytes(signed.raw_transaction), sender=account.address, nonce=nonce)
+
+    def fund(self, from_account: LocalAccount, to_address: str, wei: int, timeout: float = 30.0) -> Receipt:
+        """Send ether and wait for it, for chains where gas is not free (scripts and tests)."""
+        signed = self.sign_transfer(from_account, to_address, wei, self.pending_nonce(from_account.address))
+        self.send_raw(signed)
+        mined = self.wait_for_receipt(signed.hash, timeout)
         if not mined.status:
             raise TransactionFailed(mined)
         return mined

@@ -367,32 +367,35 @@ def start_job(app: Flask, job_id: int, data: bytes) -> threading.Thread:
     return thread
 
 
+SAMPLE_ROW: dict[str, str] = {
+    "bill_type": "school_fee",
+    "payer_kind": "person",
+    "payer_name": "张三",
+    "payer_id_number": "11010519491231002X",
+    "phone": "13800138000",
+    "item1_code": "001",
+    "item1_name": "学费",
+    "item1_unit": "学期",
+    "item1_quantity": "1",
+    "item1_unit_price_yuan": "2500.00",
+    "item2_code": "002",
+    "item2_name": "住宿费",
+    "item2_unit": "月",
+    "item2_quantity": "1.5",
+    "item2_unit_price_yuan": "300.01",
+    "handler": "李四",
+    "checker": "王五",
+    "remarks": "2026 秋季学期",
+}
+"""The template file's example row: a school fee with two items (the benchmark imports it too)."""
+
+
 def template_csv() -> str:
     """A header and one sample row, so schools start from a file that imports as is."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
-    sample = {
-        "bill_type": "school_fee",
-        "payer_kind": "person",
-        "payer_name": "张三",
-        "payer_id_number": "11010519491231002X",
-        "phone": "13800138000",
-        "item1_code": "001",
-        "item1_name": "学费",
-        "item1_unit": "学期",
-        "item1_quantity": "1",
-        "item1_unit_price_yuan": "2500.00",
-        "item2_code": "002",
-        "item2_name": "住宿费",
-        "item2_unit": "月",
-        "item2_quantity": "1.5",
-        "item2_unit_price_yuan": "300.01",
-        "handler": "李四",
-        "checker": "王五",
-        "remarks": "2026 秋季学期",
-    }
-    writer.writerow([sample.get(c, "") for c in COLUMNS])
+    writer.writerow([SAMPLE_ROW.get(c, "") for c in COLUMNS])
     return "\ufeff" + out.getvalue()  # BOM: Excel opens it as UTF-8
 
 

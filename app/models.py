@@ -100,8 +100,8 @@ class Organisation(db.Model):  # type: ignore[name-defined]
             "kind": self.kind,
             "address": self.address,
             "status": self.status,
-            "registered_at": _iso(self.registered_at),
-            "revoked_at": _iso(self.revoked_at),
+            "registered_at": iso(self.registered_at),
+            "revoked_at": iso(self.revoked_at),
         }
 
 
@@ -321,8 +321,9 @@ def audit(
     )
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+def iso(value: datetime | None) -> str | None:
+    """UTC ISO 8601 with a Z, as every answer of the app shows times."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 # ---------------------------------------------------------------- chain index, imports, wallet

@@ -254,7 +254,7 @@ class AnchorWorker:
             gas = ANCHOR_GAS if job.function == "anchor" else None
             try:
                 if job.function == FUND:
-                    signed = _sign_transfer(client, account, job.args[0], int(job.args[1]), sender.next_nonce)
+                    signed = client.sign_transfer(account, job.args[0], int(job.args[1]), sender.next_nonce)
                 else:
                     signed = client.build_and_sign(
                         account, job.function, _decode_args(job.args), sender.next_nonce, gas
@@ -345,15 +345,10 @@ class AnchorWorker:
         if job.function == "anchor":
             batch = db.session.scalar(select(AnchorBatch).where(AnchorBatch.job_id == job.id))
             if batch is not None:
-                batch.status = BatchStatus.CONFIRMED
                 batch.tx_hash = job.tx_hash
                 batch.block_number = receipt.block_number
                 batch.anchored_at = receipt.block_time
-                db.session.execute(
-                    update(Bill)
-                    .where(Bill.batch_id == batch.id, Bill.status == BillStatus.PENDING)
-                    .values(status=BillStatus.ANCHORED)
-                )
+                _mark_batch_anchored(batch)
         elif job.function in ("claim", "voidBill"):
             bill = db.session.get(Bill, job.bill_id)
             if bill is not None:
@@ -397,13 +392,8 @@ class AnchorWorker:
             if batch is not None and job.error == "BillRootAlreadyAnchored" and first_issuer == job.sender.lower():
                 # Anchored earlier by this same key (a job whose receipt we lost): the chain's record stands.
                 # If another issuer took the root first, the bills are re-batched below instead.
-                batch.status = BatchStatus.CONFIRMED
                 job.status = JobStatus.CONFIRMED
-                db.session.execute(
-                    update(Bill)
-                    .where(Bill.batch_id == batch.id, Bill.status == BillStatus.PENDING)
-                    .values(status=BillStatus.ANCHORED)
-                )
+                _mark_batch_anchored(batch)
             elif batch is not None:
                 batch.status = BatchStatus.FAILED
                 # The bills go back to the queue for a new root.
@@ -414,22 +404,14 @@ class AnchorWorker:
                 )
 
 
-def _sign_transfer(client: RegistryClient, account: Any, to: str, wei: int, nonce: int) -> Any:
-    """Sign an ether transfer with the outbox's nonce (the admin funds new keys on paid-gas chains)."""
-    from eth_utils import to_checksum_address
-
-    from app.chain import SignedTx
-
-    tx: dict[str, Any] = {
-        "to": to_checksum_address(to),
-        "value": wei,
-        "gas": 21_000,
-        "nonce": nonce,
-        "chainId": client.chain_id,
-        **client.fee_fields(),
-    }
-    signed = account.sign_transaction(tx)
-    return SignedTx(hash=bytes(signed.hash), raw=bytes(signed.raw_transaction), sender=account.address, nonce=nonce)
+def _mark_batch_anchored(batch: AnchorBatch) -> None:
+    """The batch's root is on chain: it and its still-pending bills are anchored."""
+    batch.status = BatchStatus.CONFIRMED
+    db.session.execute(
+        update(Bill)
+        .where(Bill.batch_id == batch.id, Bill.status == BillStatus.PENDING)
+        .values(status=BillStatus.ANCHORED)
+    )
 
 
 def _decode_args(args: list[Any]) -> list[Any]:

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from app.bills.model import mask_id_number
-from app.models import Bill
+from app.models import Bill, iso
 from app.platform import platform
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 def bill_summary(bill: Bill, verify_url: str) -> dict[str, Any]:

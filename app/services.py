@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from eth_utils import keccak
@@ -36,6 +36,7 @@ from app.models import (
     SettleState,
     User,
     audit,
+    iso,
     new_id,
     rows_changed,
     utcnow,
@@ -284,7 +285,7 @@ def _require_settleable(bill: Bill) -> None:
             409,
             "bill_voided",
             "This bill has been voided and cannot be reimbursed.",
-            voided_at=_iso(bill.settled_at or bill.settle_requested_at),
+            voided_at=iso(bill.settled_at or bill.settle_requested_at),
         )
     if bill.status == BillStatus.PENDING:
         raise ApiError(
@@ -303,7 +304,7 @@ def already_claimed(bill: Bill) -> ApiError:
         f"This bill was already reimbursed by {by.name if by else 'another organisation'}.",
         claimed_by=by.name if by else None,
         claimed_by_address=by.address if by else None,
-        claimed_at=_iso(bill.settled_at or bill.settle_requested_at),
+        claimed_at=iso(bill.settled_at or bill.settle_requested_at),
         confirmed=bill.status == BillStatus.CLAIMED,
     )
 
@@ -510,7 +511,3 @@ def _bytes32_text(text: str) -> str:
     if len(raw) <= 32:
         return "0x" + raw.ljust(32, b"\0").hex()
     return "0x" + keccak(raw).hex()
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None

@@ -20,27 +20,15 @@ from app.chain import deploy
 from app.devchain import ANVIL_DEV_KEYS
 from bench.server import postgres_url
 
-ROW = {
-    "payer_name": "张三",
-    "payer_id_number": "11010519491231002X",
-    "phone": "13800138000",
-    "item1_code": "001",
-    "item1_name": "学费",
-    "item1_unit": "学期",
-    "item1_unit_price_yuan": "2500.00",
-    "handler": "李四",
-    "checker": "王五",
-}
-
 
 def school_csv(rows: int) -> bytes:
     """A term-fee file as a school exports it (with the BOM Excel writes)."""
-    from app.imports import COLUMNS
+    from app.imports import COLUMNS, SAMPLE_ROW
 
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(COLUMNS))
     writer.writeheader()
-    writer.writerows(dict(ROW, payer_name=f"学生{i}") for i in range(rows))
+    writer.writerows(dict(SAMPLE_ROW, payer_name=f"学生{i}") for i in range(rows))
     return ("\ufeff" + out.getvalue()).encode()
 
 

@@ -85,7 +85,6 @@ class Bills(MethodView):
 def _visible_bill(bill_id: str) -> tuple[Bill, Organisation]:
     """The bill, if the caller may see it: its issuer, or any reimbursing unit (payer's ID masked)."""
     org = token_organisation()
-    assert org is not None
     bill = db.session.get(Bill, bill_id)
     if bill is None:
         raise not_found()

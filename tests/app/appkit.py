@@ -41,11 +41,14 @@ def credit_code() -> str:
     return first17 + credit_code_check_char(first17)
 
 
-def wait_until(app: Flask, condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Poll `condition` in an app context; without a worker thread, run worker rounds here."""
+def wait_until(app: Flask, condition: Callable[[], bool], timeout: float = 20.0, *, work: bool = True) -> None:
+    """Poll `condition` in an app context; without a worker thread, run worker rounds here.
+
+    `work=False` only polls, for tests where another process is the worker.
+    """
     worker = app.extensions["billchain"].worker
     own = None
-    if worker is None:  # one worker per app, so the lease stays with it between calls
+    if worker is None and work:  # one worker per app, so the lease stays with it between calls
         own = app.extensions.setdefault("test_worker", AnchorWorker(app, holder="tests"))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
