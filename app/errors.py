@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.bills.errors import BillValidationError, ChainUnavailableError, QRNotFoundError, VerifyURLError
 from app.extensions import db
+from app.platform import SigningKeyUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,12 @@ def init_app(app: Flask) -> None:
                 retry_after=5,
             )
         )
+
+    @app.errorhandler(SigningKeyUnavailableError)
+    def _key_unavailable(err: SigningKeyUnavailableError) -> Any:
+        log.error("signing key unavailable: %s", err)
+        db.session.rollback()
+        return respond(ApiError(503, "signing_key_unavailable", f"Nothing was issued or sent: {err}.", retry_after=60))
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeoutError)

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from app.pipeline import AnchorWorker
 
 
+class SigningKeyUnavailableError(Exception):
+    """An organisation's key cannot be unlocked: the keystore password or folder is not set right."""
+
+
 class ChainNotConfiguredError(ChainUnavailableError):
     """No registry address is known for the chain: deploy it or set BILLCHAIN_REGISTRY."""
 
@@ -97,7 +101,9 @@ class Platform:
     def keystore_password(self) -> str:
         password = self.config["BILLCHAIN_KEYSTORE_PASSWORD"]
         if not password:
-            raise RuntimeError("BILLCHAIN_KEYSTORE_PASSWORD is not set: organisation keys cannot be used")
+            raise SigningKeyUnavailableError(
+                "BILLCHAIN_KEYSTORE_PASSWORD is not set, so no organisation key can sign: set it and restart"
+            )
         return str(password)
 
     def account(self, address: str) -> LocalAccount:
@@ -105,7 +111,15 @@ class Platform:
         admin = self.admin_account_from_env()
         if admin is not None and admin.address.lower() == address.lower():
             return admin
-        return self.keystore.load(address, self.keystore_password())
+        from app.keys import KeystoreError
+
+        try:
+            return self.keystore.load(address, self.keystore_password())
+        except KeystoreError as exc:
+            raise SigningKeyUnavailableError(
+                f"the key of {address} cannot be unlocked ({exc}): check BILLCHAIN_KEYSTORE_PASSWORD and "
+                "BILLCHAIN_KEYSTORE_DIR"
+            ) from exc
 
     def admin_account_from_env(self) -> LocalAccount | None:
         key = self.config["BILLCHAIN_ADMIN_KEY"]

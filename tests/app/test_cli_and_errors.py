@@ -191,3 +191,16 @@ def test_wsgi_entry_builds_the_app_and_tunes_the_garbage_collector(monkeypatch, 
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
+
+
+def test_a_key_that_cannot_be_unlocked_answers_503_naming_the_setting(app, client, issuer):
+    app.config["BILLCHAIN_KEYSTORE_PASSWORD"] = "not-the-password"
+    app.extensions["billchain"].keystore.forget()  # drop unlocked keys, as a restart would
+
+    response = client.post("/api/v1/bills", json=bill_payload(), headers=issuer.auth)
+
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "signing_key_unavailable"
+    assert "BILLCHAIN_KEYSTORE_PASSWORD" in response.get_json()["message"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Bill.id))) == 0
