@@ -49,9 +49,10 @@ compile: setup
 	$(BIN)/ape compile
 
 lint: setup
-	$(BIN)/ruff check app scripts tests bench ape_console_extras.py
-	$(BIN)/ruff format --check app scripts tests bench ape_console_extras.py
-	$(BIN)/mypy app
+	$(BIN)/ruff check app dev scripts tests bench ape_console_extras.py
+	$(BIN)/ruff format --check app dev scripts tests bench ape_console_extras.py
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy app dev
 	$(BIN)/mypy scripts
 	npx solhint 'contracts/**/*.sol'
 
@@ -71,7 +72,7 @@ test-py: compile debian-packages
 test: lint test-contracts test-nodes test-py
 
 run: compile debian-packages
-	$(PY) -m app.run
+	$(PY) -m dev.run
 
 bench: compile
 	$(PY) -m bench

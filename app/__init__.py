@@ -7,8 +7,26 @@ from typing import Any
 
 from flask import Flask
 
+from app import api, cli
 from app.config import load_config
 from app.extensions import babel, csrf, db, limiter, login_manager, migrate, openapi, select_locale
+from app.runtime import Runtime
+from app.web import (
+    admin,
+    auth,
+    claim,
+    errors,
+    explorer,
+    finance,
+    home,
+    i18n,
+    imports,
+    issue,
+    presenters,
+    security,
+    verify,
+    wallet,
+)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -45,39 +63,24 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     openapi.init_app(app)
+    app.extensions["billchain"] = Runtime(app)
 
-    from app.platform import Platform
-
-    app.extensions["billchain"] = Platform(app)
-
-    from app import auth, cli, errors, web
-    from app.api import blueprints as api_blueprints
-
-    auth.init_app(app)
     errors.init_app(app)
-    web.init_app(app)
-    for blueprint in api_blueprints:
-        openapi.register_blueprint(blueprint)
-    from app.imports import bp as imports_bp
-
-    app.register_blueprint(imports_bp)
-    from app.wallet import bp as wallet_bp
-
-    app.register_blueprint(wallet_bp)
-    from app.finance import bp as finance_bp
-
-    app.register_blueprint(finance_bp)
-    from app import security
-    from app.txpage import bp as tx_bp
-
+    auth.init_app(app)
+    presenters.init_app(app)
     security.init_app(app)
-
-    app.register_blueprint(tx_bp)
-    from app import i18n
-
     i18n.init_app(app)
     cli.init_app(app)
+    register_blueprints(app)
     return app
+
+
+def register_blueprints(app: Flask) -> None:
+    """Every page area and the JSON API, in one place."""
+    for bp in (home.bp, verify.bp, issue.bp, claim.bp, admin.bp, imports.bp, wallet.bp, finance.bp, explorer.bp):
+        app.register_blueprint(bp)
+    for blp in api.blueprints:
+        openapi.register_blueprint(blp)
 
 
 def _engine_options(url: str) -> dict[str, Any]:

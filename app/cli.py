@@ -15,8 +15,16 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from app.bills.times import utc_iso
+from app.bills.verification import format_result
 from app.extensions import db
 from app.models import Organisation, OrgKind, OrgStatus, utcnow
+from app.outbox.worker import AnchorWorker
+from app.services.errors import ServiceError
+from app.services.imports import create_job, run_job
+from app.services.organisations import onboard_organisation, revoke_organisation
+from app.services.provisioning import ensure_finance, ensure_registry, upgrade_database
+from app.services.verification import verify_any
 
 orgs = AppGroup("orgs", help="Onboard, list and revoke organisations.")
 bills_cli = AppGroup("bills", help="Verify and import bills.")
@@ -31,12 +39,9 @@ bills_cli = AppGroup("bills", help="Verify and import bills.")
 @click.option("--wait/--no-wait", default=True, help="wait until the chain confirms the registration")
 def orgs_add(name: str, kind: str, credit_code: str, username: str | None, password: str | None, wait: bool) -> None:
     """Onboard an organisation: key in the keystore, registration on chain, API token."""
-    from app.errors import ApiError
-    from app.services import onboard_organisation
-
     try:
         done = onboard_organisation(name, credit_code, kind, actor="cli", username=username, password=password)
-    except ApiError as exc:
+    except ServiceError as exc:
         raise click.ClickException(f"{exc.field or 'error'}: {exc.message}") from exc
     org = done.organisation
     click.echo(f"organisation: {org.name} ({org.kind}), id {org.id}")
@@ -52,8 +57,6 @@ def orgs_add(name: str, kind: str, credit_code: str, username: str | None, passw
 @click.argument("credit_code")
 def orgs_revoke(credit_code: str) -> None:
     """Revoke an organisation: bills it anchored before now still verify."""
-    from app.services import revoke_organisation
-
     org = db.session.scalar(select(Organisation).where(Organisation.credit_code == credit_code))
     if org is None:
         raise click.ClickException(f"credit_code: no organisation with credit code {credit_code}")
@@ -74,8 +77,6 @@ def orgs_list() -> None:
 @click.option("--password", default=None)
 def orgs_init_finance(name: str, credit_code: str, username: str, password: str | None) -> None:
     """Record the finance department (the registry admin, key from BILLCHAIN_ADMIN_KEY) and its login."""
-    from app.setup import ensure_finance
-
     login = ensure_finance(name, credit_code, username, password)
     if login:
         click.echo(f"finance login: {login[0]} / {login[1]}")
@@ -85,8 +86,6 @@ def orgs_init_finance(name: str, credit_code: str, username: str, password: str 
 
 def _wait_for_status(org_id: int, status: str, timeout: float = 60) -> None:
     """Run worker rounds here until the chain confirmed (the CLI may run without a server)."""
-    from app.pipeline import AnchorWorker
-
     worker = AnchorWorker(current_app._get_current_object())  # type: ignore[attr-defined]
     deadline = time.monotonic() + timeout
     try:
@@ -111,8 +110,6 @@ def _wait_for_status(org_id: int, status: str, timeout: float = 60) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the answer as JSON for programs")
 def bills_verify(source: str, as_json: bool) -> None:
     """Verify a bill file, a QR photo or a verify URL; exit 0 only if the bill is authentic."""
-    from app.verify_service import verify_any
-
     path = Path(source)
     payload: Any = source
     if path.exists():
@@ -122,8 +119,6 @@ def bills_verify(source: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
-        from app.bills.verification import format_result
-
         click.echo(format_result(result))
     sys.exit(0 if result.authentic else 1)
 
@@ -132,8 +127,6 @@ def bills_verify(source: str, as_json: bool) -> None:
 @click.option("--once", is_flag=True, help="run one round and exit")
 def anchor_worker(once: bool) -> None:
     """Anchor pending bills and send queued transactions until stopped (Ctrl-C)."""
-    from app.pipeline import AnchorWorker
-
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     worker = AnchorWorker(app)
     if once:
@@ -141,7 +134,7 @@ def anchor_worker(once: bool) -> None:
         click.echo(json.dumps(report.__dict__))
         return
     signal.signal(signal.SIGTERM, lambda *_: worker.stop(timeout=0))
-    click.echo(f"anchor worker {worker.holder} started at {utcnow().isoformat()}")
+    click.echo(f"anchor worker {worker.holder} started at {utc_iso(utcnow())}")
     with contextlib.suppress(KeyboardInterrupt):
         worker.run_forever()
     click.echo("anchor worker stopped")
@@ -150,8 +143,6 @@ def anchor_worker(once: bool) -> None:
 @click.command("deploy")
 def deploy_registry() -> None:
     """Deploy the registry on BILLCHAIN_RPC_URL with BILLCHAIN_ADMIN_KEY and record it."""
-    from app.setup import ensure_registry
-
     deployment = ensure_registry(current_app._get_current_object())  # type: ignore[attr-defined]
     click.echo(f"registry {deployment.address} on chain {deployment.chain_id} (block {deployment.block})")
 
@@ -159,8 +150,6 @@ def deploy_registry() -> None:
 @click.command("init-db")
 def init_db() -> None:
     """Create or upgrade the database schema (Alembic migrations)."""
-    from app.setup import upgrade_database
-
     upgrade_database()
     click.echo("database is up to date")
 
@@ -169,10 +158,9 @@ def init_db() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--org", "credit_code", required=True, help="credit code of the issuing organisation")
 def bills_import(file: Path, credit_code: str) -> None:
-    """Import bills from a CSV or XLSX file (one row per bill; see app/imports.py for the columns)."""
+    """Import bills from a CSV or XLSX file (one row per bill; see app/services/imports.py for the columns)."""
+    # Only this command draws a progress bar: rich is loaded here, not at every app start.
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    from app.imports import create_job, run_job
 
     org = db.session.scalar(select(Organisation).where(Organisation.credit_code == credit_code))
     if org is None:

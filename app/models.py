@@ -2,6 +2,8 @@
 
 The chain holds only roots and settlements; everything a person reads comes from here, and the
 outbox tables (AnchorBatch, ChainJob, Sender) make every transaction durable before it is sent.
+Statuses are StrEnums (stored as their text); the contract's own enums are mirrored in
+app.bills.chainview as IntEnums.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import secrets
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from flask_login import UserMixin
@@ -28,6 +31,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.bills.chainview import ChainOrgKind
+from app.bills.hexstr import to_hex
+from app.bills.times import utc_iso
 from app.extensions import db
 
 
@@ -63,14 +69,35 @@ class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class OrgKind:
+class Hex32(db.TypeDecorator):  # type: ignore[name-defined]
+    """A 32-byte value (hash, root, bill reference, tx hash) as lower-case 0x-hex text.
+
+    Bytes are accepted on the way in, so callers need not convert; text is lower-cased, so a lookup
+    with a checksum-cased or upper-case hash still finds its row. Anything else is passed through and
+    simply matches nothing (a lookup with a stranger's bad input must not become an error).
+    """
+
+    impl = String(66)
+    cache_ok = True
+
+    def process_bind_param(self, value: bytes | str | None, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        return to_hex(value) if isinstance(value, bytes | bytearray) else str(value).lower()
+
+
+class OrgKind(StrEnum):
     FINANCE = "finance"
     ISSUER = "issuer"
     CLAIMANT = "claimant"
-    ALL = (FINANCE, ISSUER, CLAIMANT)
+
+    @property
+    def on_chain(self) -> ChainOrgKind:
+        """The registry's OrgKind for an issuer or claimant (the finance department is the admin, no kind)."""
+        return ChainOrgKind[self.name]
 
 
-class OrgStatus:
+class OrgStatus(StrEnum):
     REGISTERING = "registering"  # key made, registration queued on chain
     ACTIVE = "active"
     REVOKED = "revoked"
@@ -100,8 +127,8 @@ class Organisation(db.Model):  # type: ignore[name-defined]
             "kind": self.kind,
             "address": self.address,
             "status": self.status,
-            "registered_at": iso(self.registered_at),
-            "revoked_at": iso(self.revoked_at),
+            "registered_at": utc_iso(self.registered_at),
+            "revoked_at": utc_iso(self.revoked_at),
         }
 
 
@@ -154,14 +181,14 @@ class ApiToken(db.Model):  # type: ignore[name-defined]
         return cls(organisation=organisation, name=name, prefix=plain[:12], token_hash=cls.hash(plain)), plain
 
 
-class BillStatus:
+class BillStatus(StrEnum):
     PENDING = "pending"  # stored, waiting for its anchoring batch
     ANCHORED = "anchored"
     CLAIMED = "claimed"
     VOIDED = "voided"
 
 
-class SettleState:
+class SettleState(StrEnum):
     """An in-flight claim or void, taken by one atomic UPDATE so concurrent requests cannot both win."""
 
     CLAIMING = "claiming"
@@ -180,8 +207,8 @@ class Bill(db.Model):  # type: ignore[name-defined]
     bill_code: Mapped[str] = mapped_column(String(8))
     bill_number: Mapped[str] = mapped_column(String(10))
     bill_type: Mapped[str] = mapped_column(String(32))
-    bill_ref: Mapped[str] = mapped_column(String(66), index=True)
-    content_hash: Mapped[str] = mapped_column(String(66), unique=True)
+    bill_ref: Mapped[str] = mapped_column(Hex32, index=True)
+    content_hash: Mapped[str] = mapped_column(Hex32, unique=True)
     payer_name: Mapped[str] = mapped_column(String(200), index=True)
     payer_key: Mapped[str] = mapped_column(String(64), index=True)  # hash of payer id, for the wallet
     total_fen: Mapped[int] = mapped_column(BigInteger)
@@ -195,7 +222,7 @@ class Bill(db.Model):  # type: ignore[name-defined]
     settled_by_org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     settle_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    settle_tx: Mapped[str | None] = mapped_column(String(66))
+    settle_tx: Mapped[str | None] = mapped_column(Hex32)
     claim_ref: Mapped[str | None] = mapped_column(String(64))
     void_reason: Mapped[int | None] = mapped_column(Integer)
     void_note: Mapped[str | None] = mapped_column(String(200))
@@ -207,7 +234,7 @@ class Bill(db.Model):  # type: ignore[name-defined]
     batch: Mapped[AnchorBatch | None] = relationship(back_populates="bills")
 
 
-class BatchStatus:
+class BatchStatus(StrEnum):
     SIGNED = "signed"  # root and signed transaction stored, not yet accepted by a node
     SENT = "sent"
     CONFIRMED = "confirmed"
@@ -221,11 +248,11 @@ class AnchorBatch(db.Model):  # type: ignore[name-defined]
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    root: Mapped[str] = mapped_column(String(66), unique=True)
+    root: Mapped[str] = mapped_column(Hex32, unique=True)
     size: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default=BatchStatus.SIGNED, index=True)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("chain_jobs.id"))
-    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    tx_hash: Mapped[str | None] = mapped_column(Hex32)
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     anchored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -234,11 +261,26 @@ class AnchorBatch(db.Model):  # type: ignore[name-defined]
     bills: Mapped[list[Bill]] = relationship(back_populates="batch")
 
 
-class JobStatus:
+class JobStatus(StrEnum):
     QUEUED = "queued"  # waiting for a nonce
     SIGNED = "signed"  # signed with its nonce; (re)broadcast until a receipt comes
     CONFIRMED = "confirmed"
     FAILED = "failed"  # reverted on chain; `error` says why
+
+
+class JobKind(StrEnum):
+    """What an outbox job sends: a registry function by its Solidity name, or a plain ether transfer."""
+
+    ANCHOR = "anchor"
+    CLAIM = "claim"
+    VOID = "voidBill"
+    REGISTER = "registerOrganisation"
+    REVOKE = "revokeOrganisation"
+    FUND = "__fund__"  # an ether transfer to a new key, on chains where gas is paid (no contract call)
+
+    @property
+    def settles_bill(self) -> bool:
+        return self in (JobKind.CLAIM, JobKind.VOID)
 
 
 class ChainJob(db.Model):  # type: ignore[name-defined]
@@ -253,7 +295,7 @@ class ChainJob(db.Model):  # type: ignore[name-defined]
     args: Mapped[list[Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     nonce: Mapped[int | None] = mapped_column(BigInteger)
-    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    tx_hash: Mapped[str | None] = mapped_column(Hex32)
     raw_tx: Mapped[str | None] = mapped_column(Text)
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     block_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -321,11 +363,6 @@ def audit(
     )
 
 
-def iso(value: datetime | None) -> str | None:
-    """UTC ISO 8601 with a Z, as every answer of the app shows times."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
-
-
 # ---------------------------------------------------------------- chain index, imports, wallet
 
 
@@ -340,17 +377,17 @@ class ChainEvent(db.Model):  # type: ignore[name-defined]
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     block_number: Mapped[int] = mapped_column(BigInteger, index=True)
-    tx_hash: Mapped[str] = mapped_column(String(66))
+    tx_hash: Mapped[str] = mapped_column(Hex32)
     log_index: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(40), index=True)
     args: Mapped[dict[str, Any]] = mapped_column(JSON)
     block_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     issuer: Mapped[str | None] = mapped_column(String(42))  # lower-case address: issuer, or the organisation
-    bill_ref: Mapped[str | None] = mapped_column(String(66))
-    root: Mapped[str | None] = mapped_column(String(66), index=True)
+    bill_ref: Mapped[str | None] = mapped_column(Hex32)
+    root: Mapped[str | None] = mapped_column(Hex32, index=True)
 
 
-class ImportStatus:
+class ImportStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"
@@ -397,8 +434,8 @@ class WalletEntry(db.Model):  # type: ignore[name-defined]
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     payer_key: Mapped[str] = mapped_column(String(64), index=True)
-    content_hash: Mapped[str] = mapped_column(String(66))
-    bill_ref: Mapped[str] = mapped_column(String(66))
+    content_hash: Mapped[str] = mapped_column(Hex32)
+    bill_ref: Mapped[str] = mapped_column(Hex32)
     bill_id: Mapped[str | None] = mapped_column(String(32))
     document: Mapped[dict[str, Any]] = mapped_column(JSON)  # the verified bill file, for bills stored elsewhere
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,7 +5,7 @@ lets exactly one of them send at a time, so any number of processes and hosts is
 """
 
 from app import create_app
-from app.pipeline import AnchorWorker
+from app.outbox.worker import AnchorWorker
 from app.serving import tune_gc
 
 app = create_app()

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.devchain import REPO_ROOT
 from bench import domain, e2e, gas, imports, setup_time
 from bench.machine import machine_info
 from bench.report import print_table, targets
+from dev.devchain import REPO_ROOT
 
 RESULTS = REPO_ROOT / "bench-results"
 

@@ -11,13 +11,14 @@ from typing import Any
 from PIL import Image, ImageFilter
 
 from app.bills.hashing import Domain, sign_bill
+from app.bills.identifiers import credit_code_check_char
 from app.bills.merkle import build
-from app.bills.model import Bill, credit_code_check_char
+from app.bills.model import Bill
 from app.bills.qr import decode_image, render_png, render_svg, verify_url
-from app.devchain import ANVIL_CHAIN_ID, dev_account
-from app.setup import sample_bill_payload
 from bench.gas import random_pairs
 from bench.stats import median_time
+from dev.bootstrap import sample_bill_payload
+from dev.devchain import ANVIL_CHAIN_ID, dev_account
 
 REGISTRY = "0x5FbDB2315678afecb367f032d93F642f64180aa3"  # anvil's first contract address; any address works
 BASE_URL = "http://127.0.0.1:5000"

@@ -8,7 +8,7 @@ from typing import Any
 
 from app.bills.merkle import MerkleTree, build
 from app.chain import RegistryClient, deploy
-from app.devchain import DEV_ORGS, dev_account, start_anvil
+from dev.devchain import DEV_ORGS, dev_account, start_anvil
 
 
 def random_pairs(n: int) -> list[tuple[bytes, bytes]]:

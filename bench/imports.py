@@ -15,15 +15,16 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app import create_app, devchain
+from app import create_app
 from app.chain import deploy
-from app.devchain import ANVIL_DEV_KEYS
 from bench.server import postgres_url
+from dev import devchain
+from dev.devchain import ANVIL_DEV_KEYS
 
 
 def school_csv(rows: int) -> bytes:
     """A term-fee file as a school exports it (with the BOM Excel writes)."""
-    from app.imports import COLUMNS, SAMPLE_ROW
+    from app.services.imports import COLUMNS, SAMPLE_ROW
 
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(COLUMNS))
@@ -33,13 +34,13 @@ def school_csv(rows: int) -> bytes:
 
 
 def measure(database: str, rows: int) -> dict[str, Any]:
-    from app.bills.model import credit_code_check_char
+    from app.bills.identifiers import credit_code_check_char
     from app.extensions import db
-    from app.imports import issue_rows, read_rows, validate_rows
     from app.models import AnchorBatch, Bill, Organisation, OrgStatus
-    from app.pipeline import AnchorWorker
-    from app.services import onboard_organisation
-    from app.setup import ensure_finance, upgrade_database
+    from app.outbox.worker import AnchorWorker
+    from app.services.imports import issue_rows, read_rows, validate_rows
+    from app.services.organisations import onboard_organisation
+    from app.services.provisioning import ensure_finance, upgrade_database
 
     tmp = Path(tempfile.mkdtemp(prefix="billchain-import-"))
     with devchain.start_anvil() as node:

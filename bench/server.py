@@ -18,7 +18,7 @@ import requests
 import sqlalchemy as sa
 
 from app.chain import deploy
-from app.devchain import ANVIL_DEV_KEYS, REPO_ROOT, dev_account, free_port, start_anvil
+from dev.devchain import ANVIL_DEV_KEYS, REPO_ROOT, dev_account, free_port, start_anvil
 
 POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_SCHEMA = "billchain_bench"  # our own schema: the app tests reset `public` in the same database
@@ -54,12 +54,12 @@ def _env(settings: dict[str, str]) -> dict[str, str]:
 def _onboard_issuer(settings: dict[str, str]) -> str:
     """Finance admin and one issuer, through the app's own services, confirmed on chain; its API token."""
     from app import create_app
-    from app.bills.model import credit_code_check_char
+    from app.bills.identifiers import credit_code_check_char
     from app.extensions import db
     from app.models import Organisation, OrgStatus
-    from app.pipeline import AnchorWorker
-    from app.services import onboard_organisation
-    from app.setup import ensure_finance, upgrade_database
+    from app.outbox.worker import AnchorWorker
+    from app.services.organisations import onboard_organisation
+    from app.services.provisioning import ensure_finance, upgrade_database
 
     config: dict[str, Any] = dict(settings)
     config["BILLCHAIN_CHAIN_ID"] = int(settings["BILLCHAIN_CHAIN_ID"])

@@ -7,7 +7,7 @@ import tempfile
 import time
 from typing import Any
 
-from app.devchain import REPO_ROOT
+from dev.devchain import REPO_ROOT
 
 
 def run(tiny: bool) -> dict[str, Any]:

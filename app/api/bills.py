@@ -9,15 +9,21 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from app.api.auth import require_org, token_organisation
 from app.api.schemas import BillOut, ClaimIn, ErrorOut, VoidIn
-from app.auth import require_org, token_organisation
 from app.bills.qr import render_png, render_svg
-from app.errors import ApiError, not_found
 from app.extensions import csrf, db
-from app.models import Bill, BillStatus, JobStatus, Organisation, OrgKind
-from app.pipeline import wait_for_job
-from app.presenters import bill_detail, bill_summary
-from app.services import already_claimed, bill_file, bill_verify_url, issue_bills, request_claim, request_void
+from app.models import Bill, BillStatus, JobStatus, OrgKind
+from app.services.billfiles import bill_file, bill_verify_url
+from app.services.errors import (
+    Conflict,
+    Invalid,
+    Malformed,
+    not_found,
+)
+from app.services.issuing import issue_bills
+from app.services.settlement import already_claimed, request_claim, request_void, wait_for_job
+from app.services.visibility import BillAccess, Viewer, bill_access, bill_detail, bill_summary
 
 blp = Blueprint("api_bills", __name__, url_prefix="/api/v1/bills", description="Issue, read, claim and void bills")
 csrf.exempt(blp)
@@ -59,7 +65,7 @@ class Bills(MethodView):
         org = require_org(OrgKind.ISSUER)
         body = request.get_json(silent=True)
         if body is None:
-            raise ApiError(400, "invalid_json", "The body must be JSON: one bill object or a list of them.", "body")
+            raise Malformed("invalid_json", "The body must be JSON: one bill object or a list of them.", "body")
         payloads = body if isinstance(body, list) else [body]
         bills = issue_bills(org, payloads, actor=f"token:{org.id}")
         out = [bill_summary(b, bill_verify_url(b)) for b in bills]
@@ -82,32 +88,27 @@ class Bills(MethodView):
         return [bill_summary(b, bill_verify_url(b)) for b in db.session.scalars(query)]
 
 
-def _visible_bill(bill_id: str) -> tuple[Bill, Organisation]:
-    """The bill, if the caller may see it: its issuer, or any reimbursing unit (payer's ID masked)."""
-    org = token_organisation()
-    bill = db.session.get(Bill, bill_id)
-    if bill is None:
-        raise not_found()
-    if org.kind == OrgKind.ISSUER and bill.organisation_id != org.id:
-        raise not_found()  # 404, not 403: do not confirm other issuers' bill ids
-    if org.kind not in (OrgKind.ISSUER, OrgKind.CLAIMANT, OrgKind.FINANCE):
-        raise not_found()
-    return bill, org
+def _access(bill_id: str) -> BillAccess:
+    """The bill as the caller's organisation may see it (the one visibility rule, as the pages apply it)."""
+    return bill_access(bill_id, Viewer(organisation=token_organisation()))
 
 
 @blp.route("/<bill_id>")
 @blp.doc(security=[{"bearer": []}], responses={"404": ERRORS})
 def get_bill(bill_id: str) -> Any:
     """The bill with its status and anchoring; claimants see the payer's ID number masked."""
-    bill, org = _visible_bill(bill_id)
-    return bill_detail(bill, bill_verify_url(bill), masked=org.kind != OrgKind.ISSUER)
+    access = _access(bill_id)
+    return bill_detail(access, bill_verify_url(access.bill))
 
 
 @blp.route("/<bill_id>/file")
 @blp.doc(security=[{"bearer": []}], responses={"404": ERRORS})
 def get_bill_file(bill_id: str) -> Any:
-    """The bill file (JSON): verifiable on any node of the chain, even without this platform."""
-    bill, _ = _visible_bill(bill_id)
+    """The bill file (JSON), for its issuer: verifiable on any node of the chain, even without this platform.
+
+    Reimbursing units and the finance department get 403: the file holds the payer's full ID, phone and salt.
+    """
+    bill = _access(bill_id).require_file()
     response = current_app.response_class(current_app.json.dumps(bill_file(bill)), mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="bill-{bill.bill_code}-{bill.bill_number}.json"'
     return response
@@ -117,7 +118,7 @@ def get_bill_file(bill_id: str) -> Any:
 @blp.doc(security=[{"bearer": []}])
 def get_qr_svg(bill_id: str) -> Response:
     """The bill's QR code for print."""
-    bill, _ = _visible_bill(bill_id)
+    bill = _access(bill_id).bill
     return Response(render_svg(bill_verify_url(bill)), mimetype="image/svg+xml")
 
 
@@ -125,7 +126,7 @@ def get_qr_svg(bill_id: str) -> Response:
 @blp.doc(security=[{"bearer": []}])
 def get_qr_png(bill_id: str) -> Response:
     """The bill's QR code as PNG."""
-    bill, _ = _visible_bill(bill_id)
+    bill = _access(bill_id).bill
     return Response(render_png(bill_verify_url(bill)), mimetype="image/png")
 
 
@@ -155,7 +156,7 @@ def void_bill(body: dict[str, Any], bill_id: str) -> Any:
     if body.get("replacement_bill_id"):
         replacement = db.session.get(Bill, body["replacement_bill_id"])
         if replacement is None or replacement.organisation_id != issuer.id:
-            raise ApiError(422, "invalid_replacement", "No such bill of yours.", "replacement_bill_id")
+            raise Invalid("invalid_replacement", "No such bill of yours.", "replacement_bill_id")
     job = request_void(bill, issuer, body["reason"], body.get("note", ""), replacement, actor=f"token:{issuer.id}")
     return _await_settlement(job.id, bill_id, "void")
 
@@ -175,5 +176,5 @@ def _await_settlement(job_id: int, bill_id: str, what: str) -> Any:
     if job.status == JobStatus.FAILED:
         if bill.status == BillStatus.CLAIMED:
             raise already_claimed(bill)
-        raise ApiError(409, "chain_refused", f"The chain refused the {what}: {job.error}.", detail=job.error_args)
-    return bill_detail(bill, bill_verify_url(bill), masked=True), 200
+        raise Conflict("chain_refused", f"The chain refused the {what}: {job.error}.", detail=job.error_args)
+    return bill_detail(BillAccess(bill, masked=True), bill_verify_url(bill)), 200

@@ -6,11 +6,11 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from app.auth import require_org
-from app.errors import not_found
+from app.api.auth import require_org
 from app.extensions import csrf, db
 from app.models import Bill, OrgKind
-from app.trace import timeline
+from app.services.errors import not_found
+from app.services.timeline import timeline
 
 blp = Blueprint("api_events", __name__, url_prefix="/api/v1/bills", description="Bill lifecycle timelines")
 csrf.exempt(blp)

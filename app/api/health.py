@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.bills.errors import ChainUnavailableError
 from app.extensions import db
 from app.models import Bill, BillStatus, ChainJob, JobStatus
-from app.platform import platform
+from app.runtime import runtime
 
 blp = Blueprint("api_health", __name__, url_prefix="/api/v1", description="Service health")
 
@@ -20,7 +20,7 @@ def health() -> Any:
     """Chain and queue status; 200 even when the chain is down (the body says so)."""
     chain: dict[str, Any]
     try:
-        client = platform().client
+        client = runtime().client
         chain = {
             "reachable": True,
             "chain_id": client.chain_id,

@@ -8,9 +8,12 @@ from flask import current_app, request
 from flask_smorest import Blueprint
 
 from app.api.schemas import ErrorOut
-from app.errors import ApiError
 from app.extensions import csrf, limiter
-from app.verify_service import verify_any
+from app.services.errors import (
+    Invalid,
+    Malformed,
+)
+from app.services.verification import verify_any
 
 blp = Blueprint("api_verify", __name__, url_prefix="/api/v1", description="Public verification")
 csrf.exempt(blp)
@@ -59,16 +62,16 @@ def verify_source_from_request() -> Any:
     if request.files:
         upload = request.files.get("photo") or request.files.get("file")
         if upload is None:
-            raise ApiError(400, "missing_upload", "Send a 'photo' or a 'file' part.", "photo")
+            raise Malformed("missing_upload", "Send a 'photo' or a 'file' part.", "photo")
         data = upload.read()
         if not data:
-            raise ApiError(400, "empty_upload", "The uploaded file is empty.", upload.name)
+            raise Malformed("empty_upload", "The uploaded file is empty.", upload.name)
         return data
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", 'Send a bill file, {"url": ...} or a multipart photo.', "body")
+        raise Malformed("invalid_json", 'Send a bill file, {"url": ...} or a multipart photo.', "body")
     if set(body) == {"url"}:
         if not isinstance(body["url"], str):
-            raise ApiError(422, "invalid_verify_url", "url must be a string.", "url")
+            raise Invalid("invalid_verify_url", "url must be a string.", "url")
         return body["url"]
     return body

@@ -1,6 +1,6 @@
 """What verification needs from the chain, as a Protocol: the web app's chain client implements it.
 
-Kept apart from verification so the chain client (app/chain.py, over web3) imports only this module.
+Kept apart from verification so the chain client (app/chain, over web3) imports only this module.
 Values are already decoded: addresses checksummed, times as aware UTC datetimes, zero values as None.
 """
 
@@ -14,7 +14,14 @@ from typing import Protocol
 
 from app.bills.errors import ChainUnavailableError
 
-__all__ = ["ChainBillRecord", "ChainOrganisation", "ChainReader", "ChainStatus", "ChainUnavailableError"]
+__all__ = [
+    "ChainBillRecord",
+    "ChainOrgKind",
+    "ChainOrganisation",
+    "ChainReader",
+    "ChainStatus",
+    "ChainUnavailableError",
+]
 
 
 class ChainStatus(IntEnum):
@@ -24,6 +31,18 @@ class ChainStatus(IntEnum):
     ISSUED = 1
     CLAIMED = 2
     VOIDED = 3
+
+
+class ChainOrgKind(IntEnum):
+    """Mirrors IBillRegistry.OrgKind (same numbers); `label` is the app's name for it."""
+
+    NONE = 0
+    ISSUER = 1
+    CLAIMANT = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from app.bills.errors import BillValidationError, FieldError
+from app.bills.hexstr import to_hex
+from app.bills.identifiers import credit_code_problem, resident_id_check_char
 from app.bills.money import MAX_FEN, line_amount_fen
+from app.bills.privacy import mask_email, mask_id_number, mask_phone
+from app.bills.times import utc_iso
 
 BILL_REF_PREFIX = "billchain:bill-ref:v1:"
 CHECK_CODE_PREFIX = "billchain:check-code:v1:"
@@ -57,10 +61,6 @@ ISSUED_AT_MIN = datetime(2000, 1, 1, tzinfo=UTC)
 ISSUED_AT_MAX = datetime(2100, 1, 1, tzinfo=UTC)
 
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_CREDIT_CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-_RESIDENT_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_RESIDENT_ID_CHECK = "10X98765432"
 _ITEM_CODE_RE = re.compile(r"[A-Za-z0-9._-]{1,32}")
 _QUANTITY_RE = re.compile(r"[0-9]{1,10}(\.[0-9]{1,6})?")
 _PHONE_RE = re.compile(r"\+?[0-9]{5,20}")
@@ -127,29 +127,13 @@ def _digits(length: int) -> Callable[[Any], str]:
     return validate
 
 
-def credit_code_check_char(first17: str) -> str:
-    """The GB 32100-2015 check character of a unified social credit code (weights 3^i mod 31)."""
-    total = sum(_CREDIT_CODE_CHARS.index(c) * w for c, w in zip(first17, _CREDIT_CODE_WEIGHTS, strict=True))
-    return _CREDIT_CODE_CHARS[(31 - total % 31) % 31]
-
-
-def resident_id_check_char(first17: str) -> str:
-    """The GB 11643-1999 (ISO 7064 MOD 11-2) check character of an 18-digit resident ID number."""
-    total = sum(int(c) * w for c, w in zip(first17, _RESIDENT_ID_WEIGHTS, strict=True))
-    return _RESIDENT_ID_CHECK[total % 11]
-
-
 def _credit_code(value: Any) -> str:
     if not isinstance(value, str):
         raise _fail("must be an 18-character unified social credit code")
     code = value.strip().upper()
-    if len(code) != 18:
-        raise _fail(f"must be 18 characters long (got {len(code)})")
-    bad = [c for c in code if c not in _CREDIT_CODE_CHARS]
-    if bad:
-        raise _fail(f"contains {bad[0]!r}; only digits and letters other than I, O, Z, S, V are used")
-    if credit_code_check_char(code[:17]) != code[17]:
-        raise _fail("check character is wrong (GB 32100-2015): probably a typo")
+    problem = credit_code_problem(code)
+    if problem:
+        raise _fail(problem)
     return code
 
 
@@ -263,7 +247,7 @@ def _salt(value: Any) -> bytes:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(utc_iso(moment))
 
 
 Text100 = Annotated[str, PlainValidator(_text(100))]
@@ -280,7 +264,7 @@ Email = Annotated[str | None, PlainValidator(_optional(_email))]
 Fen = Annotated[int, PlainValidator(_fen)]
 Quantity = Annotated[Decimal, PlainValidator(_quantity), PlainSerializer(format_quantity, return_type=str)]
 IssuedAt = Annotated[datetime, PlainValidator(_issued_at), PlainSerializer(_iso, return_type=str)]
-Salt = Annotated[bytes, PlainValidator(_salt), PlainSerializer(lambda b: "0x" + b.hex(), return_type=str)]
+Salt = Annotated[bytes, PlainValidator(_salt), PlainSerializer(to_hex, return_type=str)]
 
 
 def _item_code(value: Any) -> str:
@@ -483,40 +467,6 @@ class Bill(BaseModel):
             }
         data.pop("salt")
         return data
-
-
-# ---------------------------------------------------------------- masking
-
-
-def mask_id_number(id_number: str) -> str:
-    """110101199003071234 → 1101**********1234: enough to tell two people apart, not to impersonate."""
-    n = len(id_number)
-    keep = 4 if n >= 12 else 1 if n >= 4 else 0
-    if keep == 0:
-        return "*" * n
-    return id_number[:keep] + "*" * (n - 2 * keep) + id_number[-keep:]
-
-
-def mask_phone(phone: str) -> str:
-    """13812345678 → 138****5678."""
-    if len(phone) < 8:
-        return "*" * len(phone)
-    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
-
-
-def mask_email(email: str) -> str:
-    """zhang.san@example.cn → z***@example.cn."""
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain}"
-
-
-def mask_name(name: str) -> str:
-    """张三 → 张*, 欧阳小明 → 欧**明: for lists shown to third parties."""
-    if len(name) <= 1:
-        return name
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 # ---------------------------------------------------------------- errors

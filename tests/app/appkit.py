@@ -12,9 +12,9 @@ from typing import Any
 from flask import Flask
 
 from app.chain import Deployment
-from app.devchain import ANVIL_DEV_KEYS, AnvilNode
 from app.extensions import db
-from app.pipeline import AnchorWorker
+from app.outbox.worker import AnchorWorker
+from dev.devchain import ANVIL_DEV_KEYS, AnvilNode
 
 _codes = itertools.count(1)
 
@@ -35,7 +35,7 @@ class Org:
 
 def credit_code() -> str:
     """A fresh valid unified social credit code per call."""
-    from app.bills.model import credit_code_check_char
+    from app.bills.identifiers import credit_code_check_char
 
     first17 = f"9111000010{next(_codes):07d}"
     return first17 + credit_code_check_char(first17)
@@ -64,7 +64,7 @@ def wait_until(app: Flask, condition: Callable[[], bool], timeout: float = 20.0,
 
 def bill_payload(**overrides: Any) -> dict[str, Any]:
     """A school-fee bill as a school's system would send it (the one the demo and bench issue too)."""
-    from app.setup import sample_bill_payload
+    from dev.bootstrap import sample_bill_payload
 
     return sample_bill_payload(**overrides)
 

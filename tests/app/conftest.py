@@ -17,14 +17,15 @@ from appkit import Org, credit_code, make_config, next_number, wait_until
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import create_app, devchain
+from app import create_app
 from app.chain import Deployment, deploy
-from app.devchain import AnvilNode
 from app.extensions import db
 from app.models import Organisation, OrgStatus
-from app.pipeline import AnchorWorker
-from app.services import onboard_organisation
-from app.setup import ensure_finance, upgrade_database
+from app.outbox.worker import AnchorWorker
+from app.services.organisations import onboard_organisation
+from app.services.provisioning import ensure_finance, upgrade_database
+from dev import devchain
+from dev.devchain import AnvilNode
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

@@ -1,4 +1,4 @@
-"""Reading back what app.pdf wrote, without a PDF library: the QR image and the document information.
+"""Reading back what app.web.pdf wrote, without a PDF library: the QR image and the document information.
 
 No pypdf or poppler here, so this reads the two things a test needs straight from fpdf2's output: the
 image XObject (8-bit grey, Flate with PNG predictors: its stream is a PNG's IDAT data, so wrapping it

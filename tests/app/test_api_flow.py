@@ -219,7 +219,7 @@ def test_transaction_page_shows_the_anchoring_receipt(app, client, issuer, worke
 
 
 def test_public_verifications_are_counted_in_the_bill_timeline(app, client, issuer, claimant, worker):
-    from app.verify_service import tally
+    from app.services.verification import tally
 
     created = issue(client, issuer)
     wait_anchored(app, created["id"])

@@ -97,8 +97,8 @@ def test_worker_process_killed_mid_work_is_finished_by_a_new_one(anvil, deployme
     app = create_app(config)
     env = {**os.environ, **{k: str(v) for k, v in config.items() if k.startswith("BILLCHAIN_")}}
     env["BILLCHAIN_INSTANCE_PATH"] = str(tmp_path / "instance")
-    from app.services import onboard_organisation
-    from app.setup import ensure_finance, upgrade_database
+    from app.services.organisations import onboard_organisation
+    from app.services.provisioning import ensure_finance, upgrade_database
 
     with app.app_context():
         upgrade_database()

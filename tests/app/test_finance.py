@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.models import AnchorBatch, BatchStatus, Bill, BillStatus, Organisation
-from app.trace import index_new_events
+from app.outbox.indexer import index_new_events
 
 TODAY = datetime.now(UTC).date().isoformat()
 

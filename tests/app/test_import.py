@@ -14,8 +14,8 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.imports import COLUMNS, create_job, read_rows, run_job, template_csv
 from app.models import Bill, ImportJob, Organisation
+from app.services.imports import COLUMNS, create_job, read_rows, run_job, template_csv
 
 ROW = {
     "payer_name": "张三",

@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 from pdfkit import info, qr_urls
 from test_wallet import open_wallet
 
-from app.pdf import FONT_PACKAGE
+from app.web.pdf import FONT_PACKAGE
 
 
 def issue(client: FlaskClient, issuer: Org) -> dict[str, str]:

@@ -15,13 +15,14 @@ from appkit import bill_payload, make_config, wait_until
 from flask import Flask
 from sqlalchemy import func, select, update
 
-from app import create_app, devchain
+from app import create_app
 from app.chain import RegistryClient, deploy
-from app.devchain import AnvilNode
 from app.extensions import db
 from app.models import AnchorBatch, BatchStatus, Bill, ChainJob, JobStatus, WorkerLease, utcnow
-from app.pipeline import AnchorWorker
-from app.setup import ensure_finance, upgrade_database
+from app.outbox.worker import AnchorWorker
+from app.services.provisioning import ensure_finance, upgrade_database
+from dev import devchain
+from dev.devchain import AnvilNode
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def _onboard_issuer(app: Flask) -> str:
     from appkit import credit_code
 
     from app.models import Organisation, OrgStatus
-    from app.services import onboard_organisation
+    from app.services.organisations import onboard_organisation
 
     with app.app_context():
         done = onboard_organisation("北京市第一中学", credit_code(), "issuer", actor="test")

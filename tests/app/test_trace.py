@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Bill, ChainEvent, ChainState
-from app.trace import CURSOR_KEY, index_new_events, record_delivery, record_verification, reset_index
+from app.outbox.indexer import CURSOR_KEY, index_new_events, reset_index
+from app.services.timeline import record_delivery, record_verification
 
 
 def issue_anchored(app: Flask, client: FlaskClient, issuer: Org) -> str:

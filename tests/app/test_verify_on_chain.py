@@ -13,7 +13,7 @@ from app.bills.hashing import sign_bill
 from app.bills.qr import render_png
 from app.extensions import db
 from app.models import Bill, Organisation, OrgStatus
-from app.services import revoke_organisation
+from app.services.organisations import revoke_organisation
 
 
 def _anchored_bill(app, client, issuer) -> dict:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEntry, Bill, WalletEntry
-from app.wallet.routes import normalise_contact
+from app.web.wallet.routes import normalise_contact
 
 ID_NUMBER = "11010519491231002X"
 PHONE = "13800138000"

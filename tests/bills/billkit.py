@@ -6,7 +6,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from app.bills.model import Bill, credit_code_check_char, resident_id_check_char
+from app.bills.identifiers import credit_code_check_char, resident_id_check_char
+from app.bills.model import Bill
 from app.bills.money import line_amount_fen
 
 JS_DIR = Path(__file__).parent / "js"

@@ -19,15 +19,8 @@ from billkit import (
 from eth_hash.auto import keccak
 
 from app.bills.errors import BillValidationError
-from app.bills.model import (
-    Bill,
-    derive_bill_ref,
-    derive_check_code,
-    mask_email,
-    mask_id_number,
-    mask_name,
-    mask_phone,
-)
+from app.bills.model import Bill, derive_bill_ref, derive_check_code
+from app.bills.privacy import mask_email, mask_id_number, mask_name, mask_phone
 
 
 def errors_of(data: dict[str, Any]) -> dict[str, str]:

@@ -1,21 +1,18 @@
-"""Helpers for the chain client tests.
+"""Helpers for the chain client tests: deterministic bills and their leaves and roots.
 
-A tiny stand-in for the real merkle module (written in parallel): StandardMerkleTree's leaf encoding and
-the sorted-pair parent, enough for single-bill roots (root = leaf) and two-bill roots (proof = sibling).
+Leaves and inner nodes come from app.bills.merkle, the module the app anchors with, so these tests
+exercise the chain with exactly the trees the app builds (tests/bills checks that module against
+@openzeppelin/merkle-tree).
 """
 
 from __future__ import annotations
 
-from eth_abi import encode
 from eth_utils import keccak
 
+from app.bills.merkle import leaf_hash as leaf
+from app.bills.merkle import node_hash as parent
 
-def leaf(bill_ref: bytes, content_hash: bytes) -> bytes:
-    return keccak(keccak(encode(["bytes32", "bytes32"], [bill_ref, content_hash])))
-
-
-def parent(a: bytes, b: bytes) -> bytes:
-    return keccak(min(a, b) + max(a, b))
+__all__ = ["CLAIM_REF", "bill", "leaf", "parent"]
 
 
 def bill(n: int) -> tuple[bytes, bytes]:

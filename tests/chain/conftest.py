@@ -1,6 +1,6 @@
 """Real Anvil for the chain client tests: one node and one registry per session, a snapshot per test.
 
-The logic lives in app.devchain so tests/app and the benchmarks start chains the same way.
+The logic lives in dev.devchain so tests/app and the benchmarks start chains the same way.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from eth_account.signers.local import LocalAccount
 
-from app import devchain
 from app.chain import RegistryClient
-from app.devchain import AnvilNode, DevRegistry
+from dev import devchain
+from dev.devchain import AnvilNode, DevRegistry
 
 
 @pytest.fixture(scope="session")

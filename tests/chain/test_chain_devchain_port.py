@@ -2,7 +2,7 @@
 
 import pytest
 
-from app import devchain
+from dev import devchain
 
 
 def test_start_anvil_on_a_busy_port_refuses_instead_of_sharing_the_other_node():

@@ -15,7 +15,7 @@ from eth_account import Account
 from app.bills.chainview import ChainStatus
 from app.bills.errors import ChainUnavailableError
 from app.chain import RegistryClient, TransactionRejected, decode_revert, load_artifact
-from app.devchain import ANVIL_DEV_KEYS, deploy_dev_registry, dev_account, rpc, start_anvil, temp_state_file
+from dev.devchain import ANVIL_DEV_KEYS, deploy_dev_registry, dev_account, rpc, start_anvil, temp_state_file
 
 
 def test_dev_keys_are_the_public_test_mnemonic_and_the_nodes_accounts() -> None:

@@ -10,7 +10,7 @@ from eth_account.signers.local import LocalAccount
 from app.bills.chainview import ChainReader, ChainStatus
 from app.chain import ZERO_ADDRESS as ZERO
 from app.chain import RegistryClient, load_deployment, save_deployment
-from app.devchain import DEV_ORGS, DevRegistry
+from dev.devchain import DEV_ORGS, DevRegistry
 
 
 def _anchor_one(client: RegistryClient, issuer: LocalAccount, n: int = 1) -> tuple[bytes, bytes, bytes]:

@@ -10,7 +10,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from app.chain import NonceConflict, RegistryClient, RegistryRevert, TransactionTimeout
-from app.devchain import DevRegistry, rpc
+from dev.devchain import DevRegistry, rpc
 
 ISSUER_ROLE = keccak(text="ISSUER_ROLE")
 

@@ -30,9 +30,9 @@ from browserkit import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Live  # noqa: E402
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Organisation, OrgStatus  # noqa: E402
-from app.pipeline import AnchorWorker  # noqa: E402
-from app.services import onboard_organisation  # noqa: E402
-from app.setup import ensure_finance, upgrade_database  # noqa: E402
+from app.outbox.worker import AnchorWorker  # noqa: E402
+from app.services.organisations import onboard_organisation  # noqa: E402
+from app.services.provisioning import ensure_finance, upgrade_database  # noqa: E402
 
 anvil = app_conftest.anvil
 deployment = app_conftest.deployment

@@ -19,7 +19,8 @@ from PIL import Image
 from app.bills.qr import render_png
 from app.extensions import db
 from app.models import Bill, Organisation
-from app.services import bill_verify_url, issue_bills
+from app.services.billfiles import bill_verify_url
+from app.services.issuing import issue_bills
 
 pytestmark = pytest.mark.e2e
 

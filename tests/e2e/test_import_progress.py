@@ -11,7 +11,7 @@ import pytest
 from browserkit import Live
 from playwright.sync_api import expect
 
-from app.imports import COLUMNS
+from app.services.imports import COLUMNS
 
 pytestmark = pytest.mark.e2e
 

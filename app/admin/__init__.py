@@ -1,1 +1,0 @@
-"""Finance department pages: onboard, list and revoke organisations; API tokens."""

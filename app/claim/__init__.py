@@ -1,1 +1,0 @@
-"""Claimant pages: verify a bill, mark it reimbursed once, list the bills this organisation reimbursed."""

@@ -1,1 +1,0 @@
-"""Issuer pages: the bill form, the organisation's bill list, voiding, and the printable bill page."""

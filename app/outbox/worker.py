@@ -1,0 +1,348 @@
+"""The anchoring worker and the chain outbox: nothing issued is lost, nothing is anchored twice.
+
+Every round, under a lease so that one worker sends however many app instances run:
+1. confirm what is in flight (receipts), rebroadcasting stored signed transactions that no node has;
+2. put each issuer's pending bills under one Merkle root (at most ANCHOR_BATCH_SIZE a root);
+3. give queued jobs their nonces and sign them, writing the signed bytes to the database first;
+4. broadcast them.
+A crash at any point leaves a state the next round finishes: unsigned work is redone, signed work is
+rebroadcast with the same hash, and the contract refuses a second anchoring or claim anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from eth_utils import keccak
+from flask import Flask
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.bills.errors import ChainUnavailableError
+from app.bills.hexstr import from_hex, to_hex
+from app.bills.merkle import build as build_tree
+from app.chain import ChainError, NonceConflict
+from app.extensions import db
+from app.models import (
+    AnchorBatch,
+    BatchStatus,
+    Bill,
+    BillStatus,
+    ChainJob,
+    JobKind,
+    JobStatus,
+    Organisation,
+    OrgKind,
+    OrgStatus,
+    Sender,
+    WorkerLease,
+    rows_changed,
+    utcnow,
+)
+from app.outbox import jobs as handlers
+from app.outbox.indexer import index_new_events
+from app.runtime import Runtime
+
+if TYPE_CHECKING:
+    from app.chain import RegistryClient
+
+log = logging.getLogger("billchain.worker")
+
+LEASE_NAME = "chain-sender"
+REBROADCAST_AFTER = timedelta(seconds=5)
+# The reference of the salt leaf that makes a retried batch's root new.
+BATCH_SALT_REF = keccak(text="billchain:batch-salt:v1")
+
+
+@dataclass
+class RoundReport:
+    """What one round did; tests and the CLI read it."""
+
+    leased: bool = False
+    batched: int = 0
+    signed: int = 0
+    sent: int = 0
+    confirmed: int = 0
+    failed: int = 0
+    indexed: int = 0
+    chain_down: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+class AnchorWorker:
+    def __init__(self, app: Flask, holder: str | None = None) -> None:
+        self.app = app
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_report = RoundReport()
+
+    @property
+    def runtime(self) -> Runtime:
+        found: Runtime = self.app.extensions["billchain"]
+        return found
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Run rounds in a daemon thread (inside `make run` or any app process)."""
+        self._thread = threading.Thread(target=self.run_forever, name="anchor-worker", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Start the next round now (a claim is waiting for its confirmation)."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def run_forever(self) -> None:
+        interval = float(self.app.config["BILLCHAIN_ANCHOR_INTERVAL"])
+        backoff = interval
+        while not self._stop.is_set():
+            report = self.run_once()
+            # A dead chain is polled gently; a live one every interval.
+            backoff = min(backoff * 2, 30.0) if report.chain_down else interval
+            self._wake.wait(backoff)
+            self._wake.clear()
+        self.release_lease()
+
+    def run_once(self) -> RoundReport:
+        report = RoundReport()
+        with self.app.app_context():
+            try:
+                if not self._take_lease():
+                    return report
+                report.leased = True
+                client = self.runtime.client
+                self._confirm_in_flight(client, report)
+                self._batch_pending_bills(report)
+                self._sign_queued(client, report)
+                self._broadcast(client, report)
+                self._confirm_in_flight(client, report, rebroadcast=False)
+                self._index_events(report)
+            except ChainUnavailableError as exc:
+                db.session.rollback()
+                report.chain_down = True
+                report.errors.append(str(exc))
+                log.warning("chain unavailable, work stays queued: %s", exc)
+            except Exception as exc:  # the worker must survive anything and retry next round
+                db.session.rollback()
+                report.errors.append(repr(exc))
+                log.exception("anchoring round failed")
+            finally:
+                db.session.remove()
+        self.last_report = report
+        return report
+
+    def _forget_settlements(self) -> None:
+        """A claim or void was confirmed: this process's verify cache must not hide it."""
+        reader = self.runtime.verify_reader
+        if reader is not None:
+            reader.forget_settlements()
+
+    def _index_events(self, report: RoundReport) -> None:
+        """Follow the registry's logs for timelines and reconciliation; never at anchoring's expense."""
+        try:
+            report.indexed = index_new_events(self.app)
+        except ChainUnavailableError:
+            raise
+        except Exception as exc:
+            report.errors.append(f"indexer: {exc!r}")
+            log.exception("event indexing failed; it resumes from its cursor next round")
+
+    # ------------------------------------------------------------------ lease
+
+    def _take_lease(self) -> bool:
+        now = utcnow()
+        expires = now + timedelta(seconds=float(self.app.config["BILLCHAIN_WORKER_LEASE"]))
+        taken = rows_changed(
+            db.session.execute(
+                update(WorkerLease)
+                .where(WorkerLease.name == LEASE_NAME)
+                .where(or_(WorkerLease.holder == self.holder, WorkerLease.expires_at < now))
+                .values(holder=self.holder, expires_at=expires)
+            )
+        )
+        if taken:
+            db.session.commit()
+            return True
+        if db.session.get(WorkerLease, LEASE_NAME) is not None:
+            db.session.rollback()
+            return False
+        try:
+            db.session.add(WorkerLease(name=LEASE_NAME, holder=self.holder, expires_at=expires))
+            db.session.commit()
+            return True
+        except IntegrityError:
+            db.session.rollback()
+            return False
+
+    def release_lease(self) -> None:
+        """Let another worker take over at once (on stop), instead of after the lease runs out."""
+        with self.app.app_context():
+            db.session.execute(
+                update(WorkerLease)
+                .where(WorkerLease.name == LEASE_NAME, WorkerLease.holder == self.holder)
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+            )
+            db.session.commit()
+
+    # ------------------------------------------------------------------ batching
+
+    def _batch_pending_bills(self, report: RoundReport) -> None:
+        limit = int(self.app.config["BILLCHAIN_ANCHOR_BATCH_SIZE"])
+        issuers = db.session.scalars(
+            select(Organisation)
+            .where(Organisation.kind == OrgKind.ISSUER, Organisation.status == OrgStatus.ACTIVE)
+            .where(
+                select(Bill.id)
+                .where(Bill.organisation_id == Organisation.id, Bill.status == BillStatus.PENDING)
+                .where(Bill.batch_id.is_(None))
+                .exists()
+            )
+        ).all()
+        for org in issuers:
+            rows = db.session.execute(
+                select(Bill.id, Bill.bill_ref, Bill.content_hash)
+                .where(Bill.organisation_id == org.id, Bill.status == BillStatus.PENDING)
+                .where(Bill.batch_id.is_(None))
+                .order_by(Bill.created_at, Bill.id)
+                .limit(limit)
+            ).all()
+            pairs = [(from_hex(r.bill_ref), from_hex(r.content_hash)) for r in rows]
+            tree = build_tree(pairs)
+            root = to_hex(tree.root)
+            if db.session.scalar(select(AnchorBatch.id).where(AnchorBatch.root == root)) is not None:
+                # This exact root failed before (e.g. another issuer anchored it first): a random extra
+                # leaf gives the same bills a fresh root. It is no bill, so nothing can claim it.
+                tree = build_tree([*pairs, (BATCH_SALT_REF, os.urandom(32))])
+                root = to_hex(tree.root)
+            job = ChainJob(sender=org.address, function=JobKind.ANCHOR, args=[root], organisation_id=org.id)
+            batch = AnchorBatch(organisation_id=org.id, root=root, size=len(rows), status=BatchStatus.SIGNED)
+            db.session.add_all([job, batch])
+            db.session.flush()
+            batch.job_id = job.id
+            proofs = [
+                {"id": r.id, "batch_id": batch.id, "proof": [to_hex(p) for p in tree.proof(i)]}
+                for i, r in enumerate(rows)
+            ]
+            db.session.execute(update(Bill), proofs)
+            db.session.commit()
+            report.batched += len(rows)
+
+    # ------------------------------------------------------------------ signing and sending
+
+    def _sign_queued(self, client: RegistryClient, report: RoundReport) -> None:
+        jobs = db.session.scalars(
+            select(ChainJob).where(ChainJob.status == JobStatus.QUEUED).order_by(ChainJob.id)
+        ).all()
+        for job in jobs:
+            account = self.runtime.account(job.sender)
+            sender = db.session.get(Sender, job.sender)
+            if sender is None:
+                sender = Sender(address=job.sender, next_nonce=client.pending_nonce(job.sender))
+                db.session.add(sender)
+            try:
+                signed = handlers.sign(client, account, job, sender.next_nonce)
+            except ChainUnavailableError:
+                raise
+            except Exception as exc:  # the node refused it in simulation: it would revert
+                handlers.refused(job, exc, client)
+                report.failed += 1
+                db.session.commit()
+                continue
+            job.nonce = sender.next_nonce
+            job.tx_hash = to_hex(bytes(signed.hash))
+            job.raw_tx = to_hex(bytes(signed.raw_transaction))
+            job.status = JobStatus.SIGNED
+            sender.next_nonce += 1
+            db.session.commit()  # written before it is sent: a crash now means rebroadcast, not loss
+            report.signed += 1
+
+    def _broadcast(self, client: RegistryClient, report: RoundReport) -> None:
+        jobs = db.session.scalars(
+            select(ChainJob)
+            .where(ChainJob.status == JobStatus.SIGNED, ChainJob.attempts == 0)
+            .order_by(ChainJob.sender, ChainJob.nonce)
+        ).all()
+        for job in jobs:
+            self._send(client, job)
+            report.sent += 1
+        db.session.commit()
+
+    def _send(self, client: RegistryClient, job: ChainJob) -> None:
+        assert job.raw_tx is not None
+        job.attempts += 1
+        job.updated_at = utcnow()
+        try:
+            client.send_raw(from_hex(job.raw_tx))
+        except ChainUnavailableError:
+            db.session.commit()
+            raise
+        except NonceConflict as exc:
+            # Our nonce was spent by a transaction we do not know: the chain wins, re-sign.
+            log.warning("job %s: %s; re-signing with fresh nonces", job.id, exc)
+            self._requeue_sender(job.sender)
+        except ChainError as exc:  # e.g. an unfunded key: retried next round, the error kept
+            job.error = str(exc)
+            log.warning("job %s broadcast failed: %s", job.id, exc)
+
+    def _requeue_sender(self, address: str) -> None:
+        """Resynchronise a sender whose nonces went out of step (the chain wins)."""
+        db.session.execute(
+            update(ChainJob)
+            .where(ChainJob.sender == address, ChainJob.status == JobStatus.SIGNED)
+            .values(status=JobStatus.QUEUED, nonce=None, tx_hash=None, raw_tx=None, attempts=0)
+        )
+        sender = db.session.get(Sender, address)
+        if sender is not None:
+            db.session.delete(sender)
+
+    # ------------------------------------------------------------------ confirmation
+
+    def _confirm_in_flight(self, client: RegistryClient, report: RoundReport, rebroadcast: bool = True) -> None:
+        jobs = db.session.scalars(
+            select(ChainJob)
+            .where(ChainJob.status == JobStatus.SIGNED, ChainJob.attempts > 0)
+            .order_by(ChainJob.sender, ChainJob.nonce)
+        ).all()
+        now = utcnow()
+        for job in jobs:
+            assert job.tx_hash is not None
+            receipt = client.receipt(job.tx_hash)
+            if receipt is None:
+                if rebroadcast and now - job.updated_at > REBROADCAST_AFTER:
+                    self._send(client, job)
+                continue
+            if receipt.status:
+                handlers.confirmed(job, receipt, self._forget_settlements)
+                report.confirmed += 1
+            else:
+                handlers.refused(job, client.revert_reason(job.tx_hash), client)
+                report.failed += 1
+            db.session.commit()
+
+
+def wait_for_job(app: Flask, job_id: int, timeout: float) -> ChainJob | None:
+    """Poll until a job is confirmed or failed (the API waits for claims this way); None on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        db.session.expire_all()
+        job = db.session.get(ChainJob, job_id)
+        if job is not None and job.status in (JobStatus.CONFIRMED, JobStatus.FAILED):
+            return job
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)

@@ -1,0 +1,126 @@
+"""Organisations: onboarding (key, chain registration, login, token) and revocation."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.bills.errors import ChainUnavailableError
+from app.bills.identifiers import credit_code_problem
+from app.extensions import db
+from app.models import (
+    ApiToken,
+    ChainJob,
+    JobKind,
+    Organisation,
+    OrgKind,
+    OrgStatus,
+    User,
+    audit,
+)
+from app.runtime import runtime
+from app.services.errors import Conflict, Invalid
+
+
+@dataclass
+class Onboarded:
+    organisation: Organisation
+    username: str | None
+    password: str | None
+    token: str
+
+
+def onboard_organisation(
+    name: str,
+    credit_code: str,
+    kind: str,
+    actor: str,
+    username: str | None = None,
+    password: str | None = None,
+) -> Onboarded:
+    """Make the organisation's key, queue its registration (and funding where gas is paid), add a user and a token."""
+    if kind not in (OrgKind.ISSUER, OrgKind.CLAIMANT):
+        raise Invalid("invalid_kind", "kind must be 'issuer' or 'claimant'.", "kind")
+    if not name.strip():
+        raise Invalid("invalid_name", "name must not be empty.", "name")
+    problem = validate_credit_code(credit_code)
+    if problem:
+        raise Invalid("invalid_credit_code", problem, "credit_code")
+    if db.session.scalar(select(Organisation).where(Organisation.credit_code == credit_code)):
+        raise Conflict("organisation_exists", "An organisation with this credit code exists.", "credit_code")
+
+    rt = runtime()
+    address = rt.keystore.create(rt.keystore_password())
+    org = Organisation(name=name.strip(), credit_code=credit_code, kind=kind, address=address)
+    db.session.add(org)
+    db.session.flush()
+    admin = finance_organisation()
+    if current_app.config["BILLCHAIN_FUND_WEI"] and _gas_is_paid():
+        db.session.add(
+            ChainJob(
+                sender=admin.address,
+                function=JobKind.FUND,
+                args=[address, int(current_app.config["BILLCHAIN_FUND_WEI"])],
+                organisation_id=org.id,
+            )
+        )
+    db.session.add(
+        ChainJob(
+            sender=admin.address,
+            function=JobKind.REGISTER,
+            args=[address, org.name, credit_code, int(OrgKind(kind).on_chain)],
+            organisation_id=org.id,
+        )
+    )
+    user_password = None
+    if username:
+        user = User(username=username, organisation=org)
+        user_password = password or _random_password()
+        user.set_password(user_password)
+        db.session.add(user)
+    token, plain = ApiToken.issue(org)
+    db.session.add(token)
+    audit(actor, "organisation.onboarded", str(org.id), org.id, name=org.name, kind=kind, address=address)
+    db.session.commit()
+    runtime().wake_worker()
+    return Onboarded(org, username, user_password, plain)
+
+
+def revoke_organisation(org: Organisation, actor: str) -> ChainJob:
+    if org.kind == OrgKind.FINANCE:
+        raise Invalid("invalid_kind", "The finance department cannot be revoked.", "organisation")
+    if org.status == OrgStatus.REVOKED:
+        raise Conflict("organisation_revoked", "This organisation is already revoked.")
+    admin = finance_organisation()
+    job = ChainJob(sender=admin.address, function=JobKind.REVOKE, args=[org.address], organisation_id=org.id)
+    db.session.add(job)
+    audit(actor, "organisation.revoke_requested", str(org.id), org.id)
+    db.session.commit()
+    runtime().wake_worker()
+    return job
+
+
+def validate_credit_code(code: str) -> str | None:
+    """None if `code` is a valid unified social credit code, else what is wrong (the domain's rule)."""
+    return credit_code_problem(code.strip().upper())
+
+
+def finance_organisation() -> Organisation:
+    org = db.session.scalar(select(Organisation).where(Organisation.kind == OrgKind.FINANCE))
+    if org is None:
+        raise Conflict("no_finance_admin", "No finance department is set up: run `flask --app app orgs init-finance`.")
+    return org
+
+
+def _gas_is_paid() -> bool:
+    try:
+        return runtime().client.gas_is_paid()
+    except ChainUnavailableError:
+        return False
+
+
+def _random_password() -> str:
+    return secrets.token_urlsafe(12)

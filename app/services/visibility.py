@@ -1,0 +1,169 @@
+"""Who sees which bill, and masked how: one rule for the API, the pages, the wallet and every download.
+
+- The issuing organisation sees its own bills in full and downloads their bill files.
+- The payer, in their wallet, sees their own bills in full and downloads their files.
+- Reimbursing units and the finance department see any bill as printed (payer ID masked, contact and
+  salt left out) and never download the bill file, which holds the payer's full ID, phone and salt.
+- Anyone else, and an issuer asking for another issuer's bill, is told there is no such bill (404, not
+  403: a bill id must not be confirmed to strangers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from app.bills.privacy import printed_document
+from app.bills.times import utc_iso
+from app.extensions import db
+from app.models import Bill, BillStatus, Organisation, OrgKind, SettleState, WalletEntry
+from app.runtime import runtime
+from app.services.errors import NotAllowed, not_found
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking: an organisation (web login or API token) or a payer in their wallet (payer key)."""
+
+    organisation: Organisation | None = None
+    payer_key: str | None = None
+
+
+@dataclass(frozen=True)
+class BillAccess:
+    """A bill as one viewer may see it."""
+
+    bill: Bill
+    masked: bool
+
+    @property
+    def is_owner(self) -> bool:
+        """The issuer or the payer: the two who may see and download everything."""
+        return not self.masked
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The bill content to show this viewer."""
+        return printed_document(self.bill.document) if self.masked else self.bill.document
+
+    @property
+    def print_document(self) -> dict[str, Any]:
+        """The content of a print or PDF: never the contact or salt; the payer ID masked unless the owner's."""
+        if self.masked:
+            return printed_document(self.bill.document)
+        return {k: v for k, v in self.bill.document.items() if k not in ("salt", "contact")}
+
+    def require_file(self) -> Bill:
+        """The bill, if this viewer may download its bill file (it holds the payer's data unmasked)."""
+        if self.masked:
+            raise NotAllowed(
+                "forbidden", "Only the issuer and the payer download the bill file (it holds the payer's data)."
+            )
+        return self.bill
+
+
+def bill_access(bill_id: str, viewer: Viewer) -> BillAccess:
+    """The bill as `viewer` may see it, or NotFound."""
+    bill = db.session.get(Bill, bill_id)
+    if bill is None:
+        raise not_found()
+    if viewer.payer_key is not None:
+        if bill.id in {b.id for b in wallet_bills(viewer.payer_key)}:
+            return BillAccess(bill, masked=False)
+        raise not_found()
+    org = viewer.organisation
+    if org is None:
+        raise not_found()
+    if org.kind == OrgKind.ISSUER:
+        if bill.organisation_id != org.id:
+            raise not_found()
+        return BillAccess(bill, masked=False)
+    if org.kind in (OrgKind.CLAIMANT, OrgKind.FINANCE):
+        return BillAccess(bill, masked=True)
+    raise not_found()
+
+
+def wallet_bills(payer_key: str) -> list[Bill]:
+    """A payer's bills: those issued to them here, and those they added from a file or photo."""
+    own = list(db.session.scalars(select(Bill).where(Bill.payer_key == payer_key).order_by(Bill.issued_at.desc())))
+    added_ids = [e.bill_id for e in db.session.scalars(select(WalletEntry).where(WalletEntry.payer_key == payer_key))]
+    seen = {b.id for b in own}
+    extra = [
+        b for b in db.session.scalars(select(Bill).where(Bill.id.in_([i for i in added_ids if i]))) if b.id not in seen
+    ]
+    return own + extra
+
+
+# ---------------------------------------------------------------- the bill as an answer
+
+
+def bill_summary(bill: Bill, verify_url: str) -> dict[str, Any]:
+    return {
+        "id": bill.id,
+        "status": bill.status,
+        "verify_url": verify_url,
+        "bill_code": bill.bill_code,
+        "bill_number": bill.bill_number,
+        "bill_ref": bill.bill_ref,
+        "content_hash": bill.content_hash,
+    }
+
+
+def anchoring(bill: Bill) -> dict[str, Any] | None:
+    batch = bill.batch
+    if batch is None or not batch.tx_hash or bill.status == BillStatus.PENDING:
+        return None
+    return {
+        "root": batch.root,
+        "proof": bill.proof or [],
+        "tx_hash": batch.tx_hash,
+        "tx_url": runtime().tx_url(batch.tx_hash),
+        "block_number": batch.block_number,
+        "anchored_at": utc_iso(batch.anchored_at),
+        "batch_size": batch.size,
+    }
+
+
+def settlement(bill: Bill) -> dict[str, Any] | None:
+    if bill.settled_by is None:
+        return None
+    return {
+        "kind": "claim" if bill.status == BillStatus.CLAIMED or bill.settle_state == SettleState.CLAIMING else "void",
+        "confirmed": bill.status in (BillStatus.CLAIMED, BillStatus.VOIDED),
+        "by": bill.settled_by.name,
+        "by_address": bill.settled_by.address,
+        "requested_at": utc_iso(bill.settle_requested_at),
+        "at": utc_iso(bill.settled_at),
+        "tx_hash": bill.settle_tx,
+        "claim_ref": bill.claim_ref,
+        "void_reason": bill.void_reason,
+    }
+
+
+def bill_status(bill: Bill) -> dict[str, Any]:
+    return {
+        "status": bill.status,
+        "settle_state": bill.settle_state,
+        "anchoring": anchoring(bill),
+        "settlement": settlement(bill),
+    }
+
+
+def bill_detail(access: BillAccess, verify_url: str) -> dict[str, Any]:
+    bill = access.bill
+    return {
+        **bill_summary(bill, verify_url),
+        "issuer": {
+            "name": bill.organisation.name,
+            "credit_code": bill.organisation.credit_code,
+            "address": bill.organisation.address,
+        },
+        "bill": access.document,
+        "total_fen": bill.total_fen,
+        "issued_at": utc_iso(bill.issued_at),
+        "created_at": utc_iso(bill.created_at),
+        "anchoring": anchoring(bill),
+        "settlement": settlement(bill),
+    }

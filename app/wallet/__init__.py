@@ -1,5 +1,0 @@
-"""The payer wallet: a payer proves who they are with a one-time code and sees all their bills."""
-
-from app.wallet.routes import bp
-
-__all__ = ["bp"]

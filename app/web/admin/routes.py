@@ -1,0 +1,110 @@
+"""The finance department's organisation register: onboarding, revocation, API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from app.extensions import db
+from app.models import ApiToken, Organisation, OrgKind, User, audit
+from app.services.errors import (
+    Malformed,
+    ServiceError,
+    not_found,
+)
+from app.services.organisations import onboard_organisation, revoke_organisation
+from app.web.admin.forms import ActionForm, OnboardForm
+from app.web.auth import role_required
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _page(form: OnboardForm, created: Any = None, new_token: tuple[Organisation, str] | None = None) -> str:
+    orgs = db.session.scalars(select(Organisation).order_by(Organisation.kind, Organisation.id)).all()
+    tokens: dict[int, list[ApiToken]] = {}
+    for token in db.session.scalars(select(ApiToken).where(ApiToken.revoked_at.is_(None))):
+        tokens.setdefault(token.organisation_id, []).append(token)
+    users: dict[int, list[User]] = {}
+    for user in db.session.scalars(select(User)):
+        users.setdefault(user.organisation_id, []).append(user)
+    return render_template(
+        "admin/orgs.html",
+        orgs=orgs,
+        tokens=tokens,
+        users=users,
+        form=form,
+        action_form=ActionForm(),
+        created=created,
+        new_token=new_token,
+    )
+
+
+@bp.route("/orgs")
+@role_required(OrgKind.FINANCE)
+def orgs() -> str:
+    return _page(OnboardForm())
+
+
+@bp.route("/orgs", methods=["POST"])
+@role_required(OrgKind.FINANCE)
+def onboard() -> Any:
+    """The generated password and token are shown on this one response and never again."""
+    form = OnboardForm()
+    if form.validate_on_submit():
+        username = (form.username.data or "").strip() or None
+        if username and db.session.scalar(select(User).where(User.username == username)):
+            form.username.errors = [*form.username.errors, "This username is taken."]
+        else:
+            try:
+                done = onboard_organisation(
+                    form.name.data or "",
+                    (form.credit_code.data or "").strip().upper(),
+                    form.kind.data or "",
+                    actor=f"user:{current_user.username}",
+                    username=username,
+                )
+            except ServiceError as exc:
+                field = getattr(form, exc.field or "", None)
+                if field is not None:
+                    field.errors = [*field.errors, exc.message]
+                else:
+                    flash(exc.message)
+            else:
+                return _page(OnboardForm(formdata=None), created=done)
+    return _page(form), 422
+
+
+def _org(org_id: int) -> Organisation:
+    org = db.session.get(Organisation, org_id)
+    if org is None:
+        raise not_found("organisation")
+    return org
+
+
+@bp.route("/orgs/<int:org_id>/revoke", methods=["POST"])
+@role_required(OrgKind.FINANCE)
+def revoke(org_id: int) -> Response:
+    org = _org(org_id)
+    if not ActionForm().validate_on_submit():
+        raise Malformed("invalid_form", "The form expired; try again.")
+    revoke_organisation(org, actor=f"user:{current_user.username}")
+    flash(_("Revocation of %(name)s submitted to the chain.", name=org.name))
+    return redirect(url_for("admin.orgs"))
+
+
+@bp.route("/orgs/<int:org_id>/tokens", methods=["POST"])
+@role_required(OrgKind.FINANCE)
+def new_token(org_id: int) -> str:
+    org = _org(org_id)
+    if not ActionForm().validate_on_submit():
+        raise Malformed("invalid_form", "The form expired; try again.")
+    token, plain = ApiToken.issue(org, name="web")
+    db.session.add(token)
+    audit(f"user:{current_user.username}", "token.issued", str(org.id), org.id, prefix=token.prefix)
+    db.session.commit()
+    return _page(OnboardForm(formdata=None), new_token=(org, plain))

@@ -1,0 +1,5 @@
+"""The home page."""
+
+from app.web.home.routes import bp
+
+__all__ = ["bp"]

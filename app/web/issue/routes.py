@@ -1,0 +1,285 @@
+"""Issuing through the form, the bill list with voiding, and the bill page everyone involved may print."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_login import current_user, login_required
+from markupsafe import Markup
+from sqlalchemy import or_, select
+from werkzeug.wrappers import Response
+
+from app.bills.errors import BillValidationError, FieldError
+from app.bills.model import Bill as DomainBill
+from app.bills.money import MAX_FEN, fen_to_capital, format_fen, line_amount_fen, parse_yuan
+from app.bills.qr import render_svg
+from app.bills.times import utc_iso
+from app.extensions import db
+from app.models import Bill, JobStatus, OrgKind, utcnow
+from app.services.billfiles import bill_file, bill_verify_url
+from app.services.errors import (
+    Malformed,
+    ServiceError,
+)
+from app.services.issuing import issue_bills
+from app.services.settlement import request_void, wait_for_job
+from app.services.visibility import BillAccess, Viewer, bill_access
+from app.services.visibility import bill_status as status_of_bill
+from app.web.auth import role_required
+from app.web.issue.forms import IssueForm, VoidForm
+from app.web.pdf import pdf_download
+
+bp = Blueprint("issue", __name__)
+
+PAGE_SIZE = 20
+
+# Domain paths → form field names (items are handled by index below).
+_FIELD_NAMES = {
+    "bill_type": "bill_type",
+    "payer.kind": "payer_kind",
+    "payer": "payer_name",
+    "payer.name": "payer_name",
+    "payer.id_number": "payer_id_number",
+    "contact": "contact_phone",
+    "contact.phone": "contact_phone",
+    "contact.email": "contact_email",
+    "handler": "handler",
+    "checker": "checker",
+    "remarks": "remarks",
+}
+_ITEM_FIELDS = {
+    "code": "code",
+    "name": "name",
+    "unit": "unit",
+    "quantity": "quantity",
+    "unit_price_fen": "unit_price",
+    "amount_fen": "unit_price",
+}
+_ITEM_PATH = re.compile(r"items\[(\d+)\](?:\.(\w+))?")
+
+
+def _add_error(form: IssueForm, rows: list[Any], path: str, message: str, general: list[str]) -> None:
+    """Put a domain error (path like items[1].quantity) next to the field it is about."""
+    match = _ITEM_PATH.fullmatch(path)
+    if match:
+        index, sub = int(match.group(1)), match.group(2) or "name"
+        if index < len(rows):
+            field = getattr(rows[index], _ITEM_FIELDS.get(sub, "name"))
+            field.errors = [*field.errors, message]
+            return
+    name = _FIELD_NAMES.get(path)
+    if name is not None:
+        field = getattr(form, name)
+        field.errors = [*field.errors, message]
+        return
+    general.append(f"{path}: {message}")
+
+
+def _payload(form: IssueForm, rows: list[Any]) -> tuple[dict[str, Any], list[FieldError]]:
+    """The API payload from the form: yuan → fen, line amounts round half up; bad numbers as field errors."""
+    problems: list[FieldError] = []
+    items: list[dict[str, Any]] = []
+    for index, row in enumerate(rows):
+        quantity = (row.quantity.data or "").strip()
+        price_text = (row.unit_price.data or "").strip()
+        price_fen = 0
+        try:
+            price_fen = parse_yuan(price_text)
+            if price_fen > MAX_FEN:
+                raise ValueError("too large")
+        except ValueError:
+            problems.append(FieldError(f"items[{index}].unit_price_fen", "must be an amount in yuan, e.g. 2500.00"))
+        try:
+            amount = line_amount_fen(Decimal(quantity), price_fen) if quantity else 0
+        except InvalidOperation:
+            amount = 0
+        items.append(
+            {
+                "code": (row.code.data or "").strip(),
+                "name": row.name.data or "",
+                "unit": row.unit.data or "",
+                "quantity": quantity,
+                "unit_price_fen": price_fen,
+                "amount_fen": amount,
+            }
+        )
+    phone = (form.contact_phone.data or "").strip()
+    email = (form.contact_email.data or "").strip()
+    payload: dict[str, Any] = {
+        "bill_type": form.bill_type.data,
+        "payer": {
+            "kind": form.payer_kind.data,
+            "name": form.payer_name.data or "",
+            "id_number": (form.payer_id_number.data or "").strip() or None,
+        },
+        "contact": {"phone": phone or None, "email": email or None} if phone or email else None,
+        "items": items,
+        "total_fen": sum(i["amount_fen"] for i in items),
+        "handler": form.handler.data or "",
+        "checker": form.checker.data or "",
+        "remarks": form.remarks.data or None,
+    }
+    return payload, problems
+
+
+def _domain_errors(payload: dict[str, Any]) -> list[FieldError]:
+    """The domain's rule errors for a payload, without storing anything."""
+    org = current_user.organisation
+    data = {
+        **payload,
+        "issuer": {"name": org.name, "credit_code": org.credit_code},
+        "bill_code": "00000000",
+        "bill_number": "0000000000",
+        "issued_at": utcnow().isoformat(),
+    }
+    try:
+        DomainBill.create(data)
+    except BillValidationError as exc:
+        return [
+            e for e in exc.errors if not e.field.endswith(("amount_fen", "unit_price_fen")) and e.field != "total_fen"
+        ]
+    return []
+
+
+@bp.route("/issue", methods=["GET", "POST"])
+@role_required(OrgKind.ISSUER)
+def issue() -> Any:
+    """One submit; the page shows a live preview (amounts, total, 大写) while typing."""
+    form = IssueForm()
+    general: list[str] = []
+    status = 200
+    if request.method == "POST":
+        valid = form.validate_on_submit()
+        rows = [entry.form for entry in form.items.entries if not entry.form.is_blank()]
+        if not rows:
+            general.append(gettext("Add at least one line item."))
+        elif valid:
+            payload, problems = _payload(form, rows)
+            try:
+                if problems:  # show the domain's findings too, not only the unreadable prices
+                    raise BillValidationError(problems + _domain_errors(payload))
+                bills = issue_bills(current_user.organisation, [payload], actor=f"user:{current_user.username}")
+            except BillValidationError as exc:
+                errors = list(exc.errors) + [p for p in problems if p not in exc.errors]
+                for error in errors:
+                    _add_error(form, rows, error.field, error.message, general)
+            except ServiceError as exc:
+                general.append(exc.message)
+            else:
+                flash(
+                    gettext(
+                        "Bill %(number)s issued; it is being anchored on chain.",
+                        number=f"{bills[0].bill_code}-{bills[0].bill_number}",
+                    )
+                )
+                return redirect(url_for("issue.bill_page", bill_id=bills[0].id))
+        status = 422
+    return render_template("issue/form.html", form=form, general=general), status
+
+
+@bp.route("/issue/capital")
+@login_required
+def capital() -> Response:
+    """大写 for the live preview: one implementation of the PBOC rules (the domain's)."""
+    try:
+        fen = int(request.args.get("fen", "0"))
+        return jsonify({"fen": fen, "figures": format_fen(fen), "capital": fen_to_capital(fen)})
+    except (ValueError, TypeError):
+        raise Malformed("invalid_amount", "fen must be a non-negative integer.", "fen") from None
+
+
+@bp.route("/bills")
+@role_required(OrgKind.ISSUER)
+def bills() -> str:
+    q = request.args.get("q", "").strip()
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    query = select(Bill).where(Bill.organisation_id == current_user.organisation_id)
+    if q:
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(Bill.bill_number.like(like, escape="\\"), Bill.payer_name.like(like, escape="\\")))
+    pagination = db.paginate(
+        query.order_by(Bill.created_at.desc(), Bill.bill_number.desc()), page=page, per_page=PAGE_SIZE, error_out=False
+    )
+    return render_template("issue/list.html", pagination=pagination, q=q, void_form=VoidForm())
+
+
+def _access(bill_id: str) -> BillAccess:
+    """The bill as the logged-in organisation may see it (the one visibility rule)."""
+    return bill_access(bill_id, Viewer(organisation=current_user.organisation))
+
+
+@bp.route("/bills/<bill_id>")
+@login_required
+def bill_page(bill_id: str) -> str:
+    access = _access(bill_id)
+    bill = access.bill
+    url = bill_verify_url(bill)
+    return render_template(
+        "issue/bill.html",
+        bill=bill,
+        doc=access.document,
+        masked=access.masked,
+        verify_url=url,
+        qr_svg=Markup(render_svg(url)),  # noqa: S704 - the qrcode library's own SVG, no user text in it
+        status=status_of_bill(bill),
+        issued_at=utc_iso(bill.issued_at),
+        void_form=VoidForm(),
+        is_owner=access.is_owner,
+    )
+
+
+@bp.route("/bills/<bill_id>/bill.pdf")
+@login_required
+def bill_pdf_page(bill_id: str) -> Response:
+    """Same access as the bill page: the issuer in full, claimants and finance masked."""
+    access = _access(bill_id)
+    return pdf_download(access.bill, access.print_document, bill_verify_url(access.bill))
+
+
+@bp.route("/bills/<bill_id>/status.json")
+@login_required
+def bill_status(bill_id: str) -> Response:
+    return jsonify(status_of_bill(_access(bill_id).bill))
+
+
+@bp.route("/bills/<bill_id>/file.json")
+@login_required
+def bill_file_download(bill_id: str) -> Response:
+    bill = _access(bill_id).require_file()
+    response = jsonify(bill_file(bill))
+    response.headers["Content-Disposition"] = f'attachment; filename="bill-{bill.bill_code}-{bill.bill_number}.json"'
+    return response
+
+
+@bp.route("/bills/<bill_id>/void", methods=["POST"])
+@role_required(OrgKind.ISSUER)
+def void(bill_id: str) -> Response:
+    bill = _access(bill_id).bill
+    form = VoidForm()
+    if not form.validate_on_submit():
+        raise Malformed("invalid_form", "Choose a reason to void the bill.", "reason")
+    job = request_void(
+        bill,
+        current_user.organisation,
+        int(form.reason.data or 0),
+        form.note.data or "",
+        None,
+        actor=f"user:{current_user.username}",
+    )
+    done = wait_for_job(current_app._get_current_object(), job.id, current_app.config["BILLCHAIN_CLAIM_WAIT"])  # type: ignore[attr-defined]
+    if done is None:
+        flash(gettext("Void submitted: it will be confirmed on chain shortly."))
+    elif done.status == JobStatus.FAILED:
+        flash(gettext("The chain refused the void: %(error)s", error=done.error))
+    else:
+        flash(gettext("Bill %(number)s voided.", number=bill.bill_number))
+    db.session.expire_all()
+    target = request.form.get("next", "")
+    # Only local paths: the form field must not become an open redirect.
+    if not target.startswith("/") or target.startswith("//"):
+        target = url_for("issue.bill_page", bill_id=bill_id)
+    return redirect(target)
