@@ -18,8 +18,12 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def upgrade_database() -> None:
-    """Apply the Alembic migrations (creates the schema on a new database)."""
-    upgrade(directory=str(MIGRATIONS))
+    """Apply the Alembic migrations (creates the schema on a new database).
+
+    "heads": work developed side by side may add revisions on parallel branches; all of them apply
+    (a merge revision joins them again when they land).
+    """
+    upgrade(directory=str(MIGRATIONS), revision="heads")
 
 
 def database_is_new() -> bool:
