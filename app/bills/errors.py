@@ -53,3 +53,19 @@ class QRNotFoundError(BillError):
 
 class ChainUnavailableError(BillchainError):
     """The chain node cannot answer now; verification propagates it and the web layer answers 503."""
+
+
+class OfdError(BillError):
+    """An uploaded OFD file is not one Billchain can read: not a zip, missing parts, malformed XML."""
+
+
+class OfdLimitError(OfdError):
+    """An OFD refused before parsing: too many members, too large, zip-bomb ratio, unsafe path or a DTD."""
+
+
+class SealInvalidError(OfdError):
+    """The OFD's SM2 seal does not hold: a sealed part changed, a part is unsealed, or the key is not the one."""
+
+
+class SealKeyError(BillchainError):
+    """An SM2 private key (or its encrypted keystore blob) cannot be used: wrong password, corrupt or not a pair."""
