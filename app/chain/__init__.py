@@ -5,7 +5,7 @@ Import from here (`from app.chain import RegistryClient`); the modules say what 
 
 from app.chain.abi import decode_revert, load_artifact
 from app.chain.client import ZERO_ADDRESS, Receipt, RegistryClient, RegistryEvent, Settlement, SignedTx
-from app.chain.deployment import Deployment, deploy, load_deployment, save_deployment
+from app.chain.deployment import Deployment, deploy, deploy_v2, load_deployment, save_deployment
 from app.chain.errors import (
     ChainError,
     ChainNotConfiguredError,
@@ -37,6 +37,7 @@ __all__ = [
     "TransactionTimeout",
     "decode_revert",
     "deploy",
+    "deploy_v2",
     "load_artifact",
     "load_deployment",
     "save_deployment",

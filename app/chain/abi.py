@@ -22,8 +22,8 @@ CONTRACT_NAME = "BillRegistry"
 
 
 @lru_cache(maxsize=8)
-def load_artifact(path: str | Path | None = None) -> tuple[list[dict[str, Any]], str]:
-    """(abi, deployment bytecode) of BillRegistry, read once per path.
+def load_artifact(path: str | Path | None = None, contract: str = CONTRACT_NAME) -> tuple[list[dict[str, Any]], str]:
+    """(abi, deployment bytecode) of BillRegistry (or `contract`, e.g. BillRegistryV2), read once per path.
 
     Accepts an ethpm ContractType JSON (`.build/BillRegistry.json`) or Ape's package manifest
     (`.build/__local__.json`, which is what ape 0.8 writes). Relative paths are taken from the repo root.
@@ -36,10 +36,10 @@ def load_artifact(path: str | Path | None = None) -> tuple[list[dict[str, Any]],
         if full.exists():
             data = json.loads(full.read_text())
             if "contractTypes" in data:
-                data = data["contractTypes"][CONTRACT_NAME]
+                data = data["contractTypes"][contract]
             bytecode = (data.get("deploymentBytecode") or {}).get("bytecode", "")
             return data["abi"], bytecode
-    raise FileNotFoundError(f"no BillRegistry artefact at {', '.join(map(str, candidates))}: run `make compile`")
+    raise FileNotFoundError(f"no {contract} artefact at {', '.join(map(str, candidates))}: run `make compile`")
 
 
 def abi_type(param: dict[str, Any]) -> str:

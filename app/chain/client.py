@@ -136,6 +136,8 @@ class RegistryClient:
     shares one client between request threads).
     """
 
+    contract_name = "BillRegistry"  # the artefact whose ABI this client speaks (registry v1)
+
     def __init__(
         self,
         rpc_url: str,
@@ -148,7 +150,7 @@ class RegistryClient:
         self.rpc_url = rpc_url
         self.timeout = timeout
         self.registry_address = to_checksum_address(registry_address)
-        self.abi, _ = load_artifact(artifact_path)
+        self.abi, _ = load_artifact(artifact_path, self.contract_name)
         self.w3 = make_web3(rpc_url, timeout)
         self.contract = self.w3.eth.contract(address=self.registry_address, abi=self.abi)
         self._chain_id = chain_id

@@ -60,6 +60,41 @@ def deploy(
     )
 
 
+def deploy_v2(
+    rpc_url: str,
+    admin_account: LocalAccount,
+    *,
+    max_lock_days: int = 30,
+    admin_transfer_delay: int = 2 * 24 * 3600,
+    artifact_path: str | Path | None = None,
+    timeout: float = 30.0,
+) -> Deployment:
+    """Deploy a BillRegistryV2: the deployer is the finance admin; handing the admin role over takes two
+    steps `admin_transfer_delay` seconds apart; review locks last at most `max_lock_days` days."""
+    abi, bytecode = load_artifact(artifact_path, "BillRegistryV2")
+    if not bytecode or bytecode == "0x":
+        raise FileNotFoundError("artefact has no deployment bytecode: run `make compile`")
+    client = RegistryClient(rpc_url, ZERO_ADDRESS, timeout=timeout, artifact_path=artifact_path)
+    constructor = client.w3.eth.contract(abi=abi, bytecode=bytecode).constructor(
+        admin_account.address, admin_transfer_delay, max_lock_days * 24 * 3600
+    )
+    signed = client.sign_data(
+        admin_account, constructor.data_in_transaction, client.pending_nonce(admin_account.address), to=None
+    )
+    client.send_raw(signed)
+    mined = client.wait_for_receipt(signed.hash, timeout)
+    if not mined.status or mined.contract_address is None:
+        raise TransactionFailed(mined)
+    return Deployment(
+        address=mined.contract_address,
+        block=mined.block_number,
+        tx_hash=to_hex(mined.tx_hash),
+        chain_id=client.chain_id,
+        admin=admin_account.address,
+        deployed_at=mined.block_time,
+    )
+
+
 def save_deployment(deployments_dir: str | Path, deployment: Deployment) -> Path:
     """Write deployments/<chain_id>.json in the format scripts/deploy.py writes."""
     directory = Path(deployments_dir)

@@ -18,6 +18,7 @@ from eth_hash.auto import keccak
 
 from app.bills import merkle
 from app.bills.hashing import BILL_TYPES, DOMAIN_NAME, DOMAIN_VERSION, Domain, bill_message, content_hash
+from app.bills.hexstr import from_hex, to_hex
 from app.bills.model import Bill
 
 VECTORS: dict[str, Any] = json.loads((Path(__file__).parent / "vectors" / "pinned-v1.json").read_text(encoding="utf-8"))
@@ -165,3 +166,15 @@ def test_v2_pinned_proofs_lead_from_each_leaf_to_the_root(bills: list[Bill]) -> 
     root = unhex(V2["root"])
     for bill, proof in zip(bills, V2["proofs"], strict=True):
         assert merkle.process_proof(v2_leaf(bill), [unhex(p) for p in proof]) == root
+
+
+def test_v2_tree_of_app_bills_merkle_matches_the_pinned_tree() -> None:
+    """The app's own builder over (ref, hash, total) triples gives the pinned v2 root, nodes and proofs."""
+    values = [(from_hex(ref), from_hex(content), int(total)) for ref, content, total in V2["values"]]
+    tree = merkle.build(values)
+    assert to_hex(tree.root) == V2["root"]
+    assert [to_hex(n) for n in tree.nodes] == V2["tree"]
+    for i, value in enumerate(values):
+        assert [to_hex(p) for p in tree.proof(i)] == V2["proofs"][i]
+        assert merkle.verify_proof(tree.root, tree.proof(i), *value)
+        assert not merkle.verify_proof(tree.root, tree.proof(i), value[0], value[1], value[2] + 1)
