@@ -40,10 +40,12 @@ translations: $(VENV)/.stamp
 	$(BIN)/pybabel compile --statistics -d app/translations
 
 # Debian packages: chromium drives the browser tests (Playwright's own browser download cannot work
-# here); fonts-wqy-microhei is the CJK font embedded in bill PDFs (BILLCHAIN_PDF_FONT).
+# here); fonts-wqy-microhei is the CJK font embedded in bill PDFs and named in OFDs (BILLCHAIN_PDF_FONT);
+# postgresql gives tools/with-postgres.sh its initdb where no PostgreSQL server runs.
 debian-packages:
-	@command -v chromium >/dev/null && test -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || \
-		{ apt-get update -q && apt-get install -y -q chromium fonts-wqy-microhei; }
+	@command -v chromium >/dev/null && test -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc \
+		&& compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || \
+		{ apt-get update -q && apt-get install -y -q chromium fonts-wqy-microhei postgresql; }
 
 compile: setup
 	$(BIN)/ape compile
@@ -66,8 +68,10 @@ test-nodes: compile
 	tools/with-ganache.sh $(BIN)/ape test tests/contracts -m nodes --network ethereum:local:node $(PYTEST_FLAGS)
 
 # Domain, app (real Anvil, SQLite and PostgreSQL) and browser tests.
+# No PostgreSQL answering on 5432 (a fresh machine): a throwaway cluster for the run (tools/with-postgres.sh).
 test-py: compile debian-packages
-	$(BIN)/pytest -p no:ape_test tests --ignore=tests/contracts $(PYTEST_FLAGS)
+	$$(pg_isready -q -h 127.0.0.1 -p 5432 || test -n "$$BILLCHAIN_TEST_POSTGRES_URL" || echo tools/with-postgres.sh) \
+		$(BIN)/pytest -p no:ape_test tests --ignore=tests/contracts $(PYTEST_FLAGS)
 
 test: lint test-contracts test-nodes test-py
 

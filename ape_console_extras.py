@@ -1,7 +1,9 @@
 """What `ape console` adds for Billchain: `registry`, `leaf(ref, hash)`, `verify(root, proof, ref, hash)`.
 
-`registry` is the BillRegistry recorded for the connected chain id in deployments/<chain_id>.json (or
-$BILLCHAIN_DEPLOYMENTS_DIR), as `ape run deploy` writes it; None, with a hint, when there is none.
+`registry` is the BillRegistry recorded for the connected chain id in <folder>/<chain_id>.json, the first
+folder that has one of: $BILLCHAIN_DEPLOYMENTS_DIR, the one named in the instance file that `make run`
+writes (instance/billchain.env, or under $BILLCHAIN_INSTANCE_PATH), deployments/ (`ape run deploy`),
+instance/deployments/ (`make run`). None, with a hint, when there is none.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime as _datetime
 from pathlib import Path as _Path
 from typing import Any as _Any
 
+from dotenv import dotenv_values as _dotenv_values
 from eth_abi import encode as _encode
 from eth_utils import keccak as _keccak
 from eth_utils import to_checksum_address as _checksum
@@ -22,13 +25,27 @@ STATUS = ("Unknown", "Issued", "Claimed", "Voided")  # IBillRegistry.BillStatus
 _registry: _Any = None
 
 
+def deployment_folders(project_path: _Path) -> list[_Path]:
+    """Where deployment records may be, in the order they are tried (see the module docstring)."""
+    instance = _Path(_os.environ.get("BILLCHAIN_INSTANCE_PATH") or project_path / "instance")
+    from_file = _dotenv_values(instance / "billchain.env") if (instance / "billchain.env").is_file() else {}
+    named = [_os.environ.get("BILLCHAIN_DEPLOYMENTS_DIR"), from_file.get("BILLCHAIN_DEPLOYMENTS_DIR")]
+    folders = [_Path(n) for n in named if n] + [project_path / "deployments", instance / "deployments"]
+    return [f if f.is_absolute() else project_path / f for f in folders]
+
+
+def find_deployment(chain_id: int, project_path: _Path) -> _Path | None:
+    """The deployment record of `chain_id`: the first of deployment_folders() that has one."""
+    return next((p for f in deployment_folders(project_path) if (p := f / f"{chain_id}.json").is_file()), None)
+
+
 def ape_init_extras(chain: _Any, project: _Any) -> dict[str, _Any]:
     """Find the recorded registry for the connected chain (called once by `ape console`)."""
     global _registry
-    folder = _Path(_os.environ.get("BILLCHAIN_DEPLOYMENTS_DIR") or project.path / "deployments")
-    path = folder / f"{chain.chain_id}.json"
-    if not path.exists():
-        print(f"registry = None: no {path}. Deploy with `ape run deploy --network ...`, or")
+    path = find_deployment(chain.chain_id, _Path(project.path))
+    if path is None:
+        looked = ", ".join(str(f) for f in deployment_folders(_Path(project.path)))
+        print(f"registry = None: no {chain.chain_id}.json in {looked}. Deploy with `ape run deploy --network ...`, or")
         print("  registry = project.BillRegistry.deploy(accounts.test_accounts[0], sender=accounts.test_accounts[0])")
         return {"registry": None}
     address = _checksum(_json.loads(path.read_text())["address"])

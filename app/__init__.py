@@ -6,15 +6,28 @@ import os
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import api, cli
 from app.config import load_config
-from app.extensions import babel, csrf, db, limiter, login_manager, migrate, openapi, select_locale
+from app.extensions import (
+    apply_route_limits,
+    babel,
+    csrf,
+    db,
+    limiter,
+    login_manager,
+    migrate,
+    openapi,
+    ratelimit_storage,
+    select_locale,
+)
 from app.runtime import Runtime
 from app.web import (
     admin,
     auth,
     claim,
+    dev,
     errors,
     explorer,
     finance,
@@ -22,6 +35,7 @@ from app.web import (
     i18n,
     imports,
     issue,
+    pdf,
     presenters,
     security,
     verify,
@@ -45,7 +59,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
-        RATELIMIT_STORAGE_URI=settings["BILLCHAIN_RATELIMIT_STORAGE_URL"],
+        RATELIMIT_STORAGE_URI=ratelimit_storage(settings["BILLCHAIN_RATELIMIT_STORAGE_URL"]),
+        RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 1, "socket_timeout": 1},
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,  # Redis gone: count per process rather than fail requests
         RATELIMIT_HEADERS_ENABLED=True,
         BABEL_DEFAULT_LOCALE="zh",
         SESSION_COOKIE_SAMESITE="Lax",
@@ -64,6 +80,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     openapi.init_app(app)
     app.extensions["billchain"] = Runtime(app)
+    app.extensions["billchain"].pdf_maker = pdf.bill_pdf  # for e-mailed bills (services cannot import web)
 
     errors.init_app(app)
     auth.init_app(app)
@@ -72,6 +89,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     cli.init_app(app)
     register_blueprints(app)
+    apply_route_limits(app)
+    if int(settings["BILLCHAIN_TRUSTED_PROXIES"]) > 0:
+        # X-Forwarded-For is believed only from this many proxies in front (never by default).
+        hops = int(settings["BILLCHAIN_TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     return app
 
 
@@ -79,6 +101,7 @@ def register_blueprints(app: Flask) -> None:
     """Every page area and the JSON API, in one place."""
     for bp in (home.bp, verify.bp, issue.bp, claim.bp, admin.bp, imports.bp, wallet.bp, finance.bp, explorer.bp):
         app.register_blueprint(bp)
+    app.register_blueprint(dev.bp)  # /dev/outbox: answers 404 unless BILLCHAIN_DEV_OUTBOX is on
     for blp in api.blueprints:
         openapi.register_blueprint(blp)
 

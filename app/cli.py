@@ -20,10 +20,12 @@ from app.bills.verification import format_result
 from app.extensions import db
 from app.models import Organisation, OrgKind, OrgStatus, utcnow
 from app.outbox.worker import AnchorWorker
+from app.services.delivery import DeliveryWorker
 from app.services.errors import ServiceError
 from app.services.imports import create_job, run_job
 from app.services.organisations import onboard_organisation, revoke_organisation
 from app.services.provisioning import ensure_finance, ensure_registry, upgrade_database
+from app.services.sealing import ensure_seal_key, published_seal_key
 from app.services.verification import verify_any
 
 orgs = AppGroup("orgs", help="Onboard, list and revoke organisations.")
@@ -62,6 +64,22 @@ def orgs_revoke(credit_code: str) -> None:
         raise click.ClickException(f"credit_code: no organisation with credit code {credit_code}")
     revoke_organisation(org, actor="cli")
     _wait_for_status(org.id, OrgStatus.REVOKED)
+
+
+@orgs.command("seal-key")
+@click.argument("credit_code")
+def orgs_seal_key(credit_code: str) -> None:
+    """Show an issuer's SM2 seal key, making and publishing it first if the organisation has none yet."""
+    org = db.session.scalar(select(Organisation).where(Organisation.credit_code == credit_code.strip().upper()))
+    if org is None:
+        raise click.ClickException(f"credit_code: no organisation with credit code {credit_code}")
+    try:
+        ensure_seal_key(org)
+        published = published_seal_key(org.credit_code)
+    except ServiceError as exc:
+        raise click.ClickException(f"{exc.field or exc.code}: {exc.message}") from exc
+    click.echo(f"organisation: {published['name']} ({published['credit_code']}), {published['address']}")
+    click.echo(f"seal key:     {published['algorithm']} {published['public_key']}")
 
 
 @orgs.command("list")
@@ -131,12 +149,15 @@ def anchor_worker(once: bool) -> None:
     worker = AnchorWorker(app)
     if once:
         report = worker.run_once()
+        DeliveryWorker(app).run_once()
         click.echo(json.dumps(report.__dict__))
         return
     signal.signal(signal.SIGTERM, lambda *_: worker.stop(timeout=0))
     click.echo(f"anchor worker {worker.holder} started at {utc_iso(utcnow())}")
+    delivery = DeliveryWorker(app).start()  # bills to payers ride along with the worker process
     with contextlib.suppress(KeyboardInterrupt):
         worker.run_forever()
+    delivery.stop()
     click.echo("anchor worker stopped")
 
 

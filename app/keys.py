@@ -21,6 +21,10 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import is_address, to_checksum_address
 
+from app.bills import seal
+from app.bills.errors import SealKeyError
+from app.bills.seal import SealKey
+
 DEFAULT_DIR = Path("instance/keystore")
 
 
@@ -43,6 +47,7 @@ class Keystore:
         self.directory = Path(directory)
         self.kdf_n = kdf_n
         self._cache: dict[str, LocalAccount] = {}
+        self._seals: dict[str, SealKey] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -110,6 +115,54 @@ class Keystore:
         """Drop the decrypted keys from memory (e.g. on shutdown or password rotation)."""
         with self._lock:
             self._cache.clear()
+            self._seals.clear()
+
+    # ------------------------------------------------------------------ SM2 seal keys, beside the chain keys
+
+    def seal_path(self, address: str) -> Path:
+        """`seal-<checksum address>.json`: the organisation's SM2 seal key, next to its chain key."""
+        if not is_address(address):
+            raise KeyNotFoundError(f"not an address: {address!r}")
+        return self.directory / f"seal-{to_checksum_address(address)}.json"
+
+    def create_seal(self, address: str, password: str) -> SealKey:
+        """A fresh SM2 seal key for `address`, stored encrypted (scrypt + AES-GCM); refuses to overwrite one."""
+        if not password:
+            raise KeystoreError("an empty password would leave the seal key unprotected")
+        key = SealKey.generate()
+        text = seal.encrypt_private_key(key, password, scrypt_n=self.kdf_n or seal.SCRYPT_N)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self.seal_path(address)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # FileExistsError: one exists
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        with self._lock:
+            self._seals[to_checksum_address(address)] = key
+        return key
+
+    def load_seal(self, address: str, password: str) -> SealKey:
+        """The SM2 seal key of `address`, decrypted on first use and cached in memory afterwards."""
+        path = self.seal_path(address)
+        checksum = to_checksum_address(address)
+        with self._lock:
+            cached = self._seals.get(checksum)
+        if cached is not None:
+            return cached
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise KeyNotFoundError(f"no seal key {path.name} in {self.directory}") from None
+        except OSError as exc:
+            raise KeystoreError(f"seal key {path.name} unreadable: {type(exc).__name__}") from None
+        try:
+            key = seal.decrypt_private_key(text, password)
+        except SealKeyError as exc:
+            if "wrong password" in str(exc):
+                raise WrongPasswordError(f"wrong password for the seal key of {checksum}") from None
+            raise KeystoreError(f"seal key {path.name}: {exc}") from None
+        with self._lock:
+            self._seals[checksum] = key
+        return key
 
 
 def account_from_env(var: str, environ: dict[str, str] | None = None) -> LocalAccount | None:

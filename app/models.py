@@ -100,7 +100,13 @@ class OrgKind(StrEnum):
 class OrgStatus(StrEnum):
     REGISTERING = "registering"  # key made, registration queued on chain
     ACTIVE = "active"
+    REVOKING = "revoking"  # the finance department revoked it: refused at once here, chain confirmation queued
     REVOKED = "revoked"
+
+    @property
+    def revoked(self) -> bool:
+        """Revoked in the app, whether or not the chain has confirmed it yet."""
+        return self in (OrgStatus.REVOKING, OrgStatus.REVOKED)
 
 
 class Organisation(db.Model):  # type: ignore[name-defined]
@@ -116,6 +122,7 @@ class Organisation(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    seal_public_key: Mapped[str | None] = mapped_column(String(130))  # SM2 04||X||Y hex; key in the keystore
 
     users: Mapped[list[User]] = relationship(back_populates="organisation")
 
@@ -266,6 +273,7 @@ class JobStatus(StrEnum):
     SIGNED = "signed"  # signed with its nonce; (re)broadcast until a receipt comes
     CONFIRMED = "confirmed"
     FAILED = "failed"  # reverted on chain; `error` says why
+    DEAD = "dead"  # set aside after BILLCHAIN_JOB_MAX_FAILURES failures (never holds an unmined nonce); finance retries
 
 
 class JobKind(StrEnum):
@@ -302,6 +310,9 @@ class ChainJob(db.Model):  # type: ignore[name-defined]
     error: Mapped[str | None] = mapped_column(Text)
     error_args: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # rounds it failed in
+    last_error: Mapped[str | None] = mapped_column(Text)  # why the last round failed (not a revert: `error`)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # backed off until then
     bill_id: Mapped[str | None] = mapped_column(String(32), index=True)
     organisation_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -346,6 +357,19 @@ class ChainState(db.Model):  # type: ignore[name-defined]
 
     key: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class VerificationCount(db.Model):  # type: ignore[name-defined]
+    """Public verifications of one bill in one UTC day: a counter upserted in bulk, never a row per request."""
+
+    __tablename__ = "verification_counts"
+
+    bill_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # UTC date, YYYY-MM-DD
+    organisation_id: Mapped[int] = mapped_column(Integer, index=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 def audit(
@@ -420,6 +444,7 @@ class WalletCode(db.Model):  # type: ignore[name-defined]
     payer_key: Mapped[str] = mapped_column(String(64), index=True)
     contact: Mapped[str] = mapped_column(String(200))
     code_hash: Mapped[str] = mapped_column(String(64))
+    pending_hash: Mapped[str | None] = mapped_column(String(64), index=True)  # hash of the browser's opaque token
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -439,3 +464,48 @@ class WalletEntry(db.Model):  # type: ignore[name-defined]
     bill_id: Mapped[str | None] = mapped_column(String(32))
     document: Mapped[dict[str, Any]] = mapped_column(JSON)  # the verified bill file, for bills stored elsewhere
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    contact: Mapped[str | None] = mapped_column(String(200))  # the proven contact of the session that added it
+
+
+class WalletSession(db.Model):  # type: ignore[name-defined]
+    """A wallet opened with one-time codes: the (payer key, contact) pairs it proved; the cookie holds a token only."""
+
+    __tablename__ = "wallet_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    proven: Mapped[list[list[str]]] = mapped_column(JSON, default=list)  # [[payer_key, contact], ...]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# ---------------------------------------------------------------- delivery to payers
+
+
+class DeliveryChannel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # queued or waiting for its next attempt (next_attempt_at)
+    SENT = "sent"
+    FAILED = "failed"  # gave up after BILLCHAIN_DELIVERY_MAX_ATTEMPTS
+
+
+class Delivery(db.Model):  # type: ignore[name-defined]
+    """One message to a payer about one bill; the full address stays in the bill, only a masked copy here."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bill_id: Mapped[str] = mapped_column(ForeignKey("bills.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    destination: Mapped[str] = mapped_column(String(200))  # masked: 138****00, a***@example.cn
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -35,6 +35,9 @@ class Runtime:
         self.verify_reader: Any = None  # app.services.verification.VerifyReader, made on first verification
         self.bill_file_cache: Any = None  # app.services.verification.BillFileCache
         self.verification_tally: Any = None  # app.services.verification.VerificationTally
+        self.delivery_worker: Any = None  # app.services.delivery.DeliveryWorker when this process runs one
+        self.pdf_maker: Any = None  # app.web.pdf.bill_pdf, set by create_app (services cannot import web)
+        self.dev_outbox: Any = None  # app.services.delivery.DevOutbox when BILLCHAIN_DEV_OUTBOX is on
         with app.app_context():
             _tune_sqlite(db.engine)
 

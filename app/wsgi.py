@@ -6,6 +6,7 @@ lets exactly one of them send at a time, so any number of processes and hosts is
 
 from app import create_app
 from app.outbox.worker import AnchorWorker
+from app.services.delivery import DeliveryWorker
 from app.serving import tune_gc
 
 app = create_app()
@@ -13,4 +14,5 @@ if app.config["BILLCHAIN_WORKER"]:
     worker = AnchorWorker(app)
     app.extensions["billchain"].worker = worker
     worker.start()
+    DeliveryWorker(app).start()  # bills to payers by e-mail and text, retried; never inside a request
 tune_gc()

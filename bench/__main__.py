@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import domain, e2e, gas, imports, setup_time
+from bench import domain, e2e, gas, imports, schema_fuzz, setup_time, soak, timeouts
 from bench.machine import machine_info
 from bench.report import print_table, targets
 from dev.devchain import REPO_ROOT
@@ -32,6 +32,9 @@ def main() -> None:
         ("e2e", e2e.run),
         ("imports", imports.run),
         ("setup", setup_time.run),
+        ("schema_fuzz", schema_fuzz.run),
+        ("soak", soak.run),
+        ("timeouts", timeouts.run),
     ):
         section_start = time.perf_counter()
         results[name] = section(args.tiny)

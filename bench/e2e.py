@@ -15,9 +15,11 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
+from bench import ceilings, oa_peer, profile
 from bench.domain import sample_payload
-from bench.server import Served, serve
+from bench.server import PG_SCHEMA, Served, serve
 from bench.stats import percentile
+from dev.devchain import REPO_ROOT
 
 
 class BatchWatcher(threading.Thread):
@@ -221,24 +223,57 @@ def wrk_load(url: str, script: str, seconds: float, connections: int = 16, threa
         handle.write(script)
         path = handle.name
     try:
-        command = [
-            ensure_wrk(),
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{max(1, round(seconds))}s",
-            "--latency",
-            "-s",
-            path,
-            url,
-        ]
+        command = [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+        command += ["-s", path, url] if script else [url]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     finally:
         Path(path).unlink()
     return parse_wrk(output)
 
 
-def verification(served: Served, issued: dict[str, Any], seconds: float) -> dict[str, Any]:
-    """wrk (a separate process) on GET /v/<token> (JSON) and POST /api/v1/verify with a bill file."""
+def database_bytes(served: Served) -> int:
+    """The database's size as its server sees it: SQLite pages (WAL included), or the bench schema's relations."""
+    with served.engine.connect() as conn:
+        if served.engine.dialect.name == "sqlite":
+            pages = conn.execute(sa.text("PRAGMA page_count")).scalar_one()
+            return int(pages) * int(conn.execute(sa.text("PRAGMA page_size")).scalar_one())
+        query = sa.text(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :schema AND c.relkind = 'r'"
+        )
+        return int(conn.execute(query, {"schema": PG_SCHEMA}).scalar_one())
+
+
+def tally_rows(served: Served) -> int:
+    with served.engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM verification_counts")).scalar_one())
+
+
+TALLY_SETTLE = 2.5  # the tally flushes every 2 s: wait for the counts of a load to be written
+
+
+def freshness(served: Served, paths: list[str], samples: int = 20) -> dict[str, Any]:
+    """Each answer's as_of_block against the chain's head right after it (blocks behind; 0 = at the head)."""
+    session = requests.Session()
+    lags = []
+    for path in paths[:samples]:
+        answer = session.get(served.base_url + path, headers={"Accept": "application/json"}, timeout=10).json()
+        head = requests.post(served.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber"}, timeout=5)
+        block = answer.get("as_of_block")
+        lags.append(None if block is None else int(head.json()["result"], 16) - int(block))
+    known = [lag for lag in lags if lag is not None]
+    return {"samples": len(lags), "without_block": len(lags) - len(known), "max_lag_blocks": max(known, default=None)}
+
+
+def verification(
+    served: Served, issued: dict[str, Any], seconds: float, *, revisit: bool = True
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """wrk (a separate process) on GET /v/<token> (JSON) and POST /api/v1/verify with a bill file.
+
+    Also the database's growth from the verification tally: over the first-hand loads (each bill's
+    counter row is new), and over a revisit of the same bills (counters only go up). Returns the figures
+    and a probe (one anchored bill file) for the ceilings.
+    """
     urls: list[str] = issued["sample"]
     paths = [url.removeprefix(served.base_url) for url in urls]
     check = requests.get(urls[0], headers={"Accept": "application/json"}, timeout=10)
@@ -257,18 +292,70 @@ def verification(served: Served, issued: dict[str, Any], seconds: float) -> dict
     )
     posted.raise_for_status()
     get_script = GET_SCRIPT % ", ".join(json.dumps(p) for p in paths)
+    if revisit:  # (the smoke run skips the waits: its figures only show the code runs)
+        time.sleep(TALLY_SETTLE)
+    size0, rows0 = database_bytes(served), tally_rows(served)
+    get_v = wrk_load(served.base_url, get_script, seconds)
+    post_v = wrk_load(
+        f"{served.base_url}/api/v1/verify", POST_SCRIPT % ", ".join(_lua_string(f) for f in files), seconds
+    )
+    time.sleep(TALLY_SETTLE)
+    size1, rows1 = database_bytes(served), tally_rows(served)
+    again = wrk_load(served.base_url, get_script, max(1.0, seconds / 2)) if revisit else dict(get_v, requests=0)
+    if revisit:
+        time.sleep(TALLY_SETTLE)
+    size2, rows2 = database_bytes(served), tally_rows(served)
+    first_hand = get_v["requests"] + post_v["requests"]
     out = {
         "load_generator": "wrk -t2 -c16 --latency (Debian package), separate process on loopback",
         "distinct_urls": len(paths),
         "distinct_files": len(files),
         "get_verdict": check.json().get("verdict", check.json().get("status")),
         "post_verdict": posted.json().get("verdict", posted.json().get("status")),
-        "get_v": wrk_load(served.base_url, get_script, seconds),
-        "post_verify_file": wrk_load(
-            f"{served.base_url}/api/v1/verify", POST_SCRIPT % ", ".join(_lua_string(f) for f in files), seconds
+        "get_v": get_v,
+        "post_verify_file": post_v,
+        "get_v_revisit": again if revisit else None,
+        "freshness": freshness(served, paths),
+        "tally": {
+            "first_hand_verifications": first_hand,
+            "first_hand_rows": rows1 - rows0,
+            "first_hand_bytes": size1 - size0,
+            "revisit_verifications": again["requests"],
+            "revisit_rows": rows2 - rows1,
+            "revisit_bytes": size2 - size1,
+            "bytes_per_million_revisits": (size2 - size1) / max(1, again["requests"]) * 1e6,
+            "bytes_per_million_first_hand": (size1 - size0) / max(1, first_hand) * 1e6,
+        },
+    }
+    return out, {"bill_file": json.loads(files[0]), "get_script": get_script}
+
+
+def side_by_side(served: Served, probe: dict[str, Any], seconds: float, tiny: bool) -> dict[str, Any]:
+    """The ceilings and the peer, on the same machine and Anvil, right after Billchain's own loads."""
+    out: dict[str, Any] = {
+        "bare_flask": ceilings.bare_flask(seconds, wrk_load),
+        "anvil_eth_call_verify": ceilings.anvil_eth_call(
+            served.rpc_url, ceilings.verify_call_body(probe["bill_file"], served.registry), seconds, wrk_load
         ),
     }
+    if tiny:  # the smoke run stays short: no npm install, no profiler
+        out["peer"] = None
+        out["profile_after"] = None
+        return out
+    out["peer"] = oa_peer.run(served.rpc_url, documents=VERIFY_SAMPLE, seconds=seconds, concurrency=16)
+    out["profile_after"] = profile.profile(
+        served.web_pid,
+        lambda s: wrk_load(served.base_url, probe["get_script"], s),
+        PROFILE_SECONDS,
+        save_to=REPO_ROOT / "bench-results" / "profile-after.stacks.txt",
+    )
+    # The same profile of the code before issue 15, when it was taken (bench/profile_before.py).
+    before = REPO_ROOT / "bench-results" / "profile-before.json"
+    out["profile_before"] = json.loads(before.read_text()) if before.exists() else None
     return out
+
+
+PROFILE_SECONDS = 6
 
 
 def run(tiny: bool) -> dict[str, Any]:
@@ -279,7 +366,10 @@ def run(tiny: bool) -> dict[str, Any]:
                 issued = issuance(served, clients=2, per_request=10, seconds=1.5, max_bills=200)
             else:
                 issued = issuance(served, clients=8, per_request=100, seconds=15, max_bills=30_000)
-            verified = verification(served, issued, 1 if tiny else 8)
+            seconds = 1 if tiny else 8
+            verified, probe = verification(served, issued, seconds, revisit=not tiny)
+            if database == "sqlite":  # once a run, beside the same Anvil, after the loads above
+                out["side_by_side"] = side_by_side(served, probe, seconds, tiny)
         issued.pop("sample")
         issued.pop("sample_ids")
         out[database] = {"issuance": issued, "verification": verified}

@@ -18,9 +18,11 @@ import requests
 import sqlalchemy as sa
 
 from app.chain import deploy
+from app.serving import THREADS, WORKERS, gunicorn_command
 from dev.devchain import ANVIL_DEV_KEYS, REPO_ROOT, dev_account, free_port, start_anvil
 
-POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# tools/with-postgres.sh (make test on a machine without a server) exports its throwaway cluster's URL.
+POSTGRES_SERVER = os.environ.get("BILLCHAIN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PG_SCHEMA = "billchain_bench"  # our own schema: the app tests reset `public` in the same database
 
 
@@ -32,6 +34,8 @@ class Served:
     engine: sa.Engine
     web_pid: int = 0
     worker_pid: int = 0
+    rpc_url: str = ""
+    registry: str = ""
 
 
 def postgres_url() -> str:
@@ -92,7 +96,7 @@ def _onboard_issuer(settings: dict[str, str]) -> str:
     return token
 
 
-def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -116,7 +120,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serve(database: str, *, anchor_interval: float = 1.0, workers: int = 2, threads: int = 4) -> Iterator[Served]:
+def serve(
+    database: str, *, anchor_interval: float = 1.0, workers: int = WORKERS, threads: int = THREADS
+) -> Iterator[Served]:
     """Anvil + registry + database + issuer, then gunicorn and `flask anchor-worker` as subprocesses."""
     with start_anvil() as node, tempfile.TemporaryDirectory(prefix="billchain-bench-") as tmp:
         deployment = deploy(node.rpc_url, dev_account(0))
@@ -137,24 +143,15 @@ def serve(database: str, *, anchor_interval: float = 1.0, workers: int = 2, thre
             "BILLCHAIN_SECRET_KEY": "bench-secret",
             "BILLCHAIN_BASE_URL": base_url,
             "BILLCHAIN_RATELIMIT_VERIFY": "100000000 per minute",
+            "BILLCHAIN_RATELIMIT_ROUTES": "100000000 per minute",  # health, claims: the load is one client
         }
         token = _onboard_issuer(settings)
         logs = Path(tmp)
         web_env = _env({**settings, "BILLCHAIN_WORKER": "0"})
         with (logs / "gunicorn.log").open("wb") as web_log, (logs / "worker.log").open("wb") as worker_log:
             web = subprocess.Popen(
-                [
-                    str(Path(sys.executable).parent / "gunicorn"),
-                    "-w",
-                    str(workers),
-                    "--threads",
-                    str(threads),
-                    "-b",
-                    f"127.0.0.1:{port}",
-                    "--log-level",
-                    "warning",
-                    "app.wsgi:app",  # the production entry point (GC tuned; BILLCHAIN_WORKER=0 here)
-                ],
+                # The production entry point (GC tuned; BILLCHAIN_WORKER=0 here), served as `make run` serves it.
+                gunicorn_command(f"127.0.0.1:{port}", workers=workers, threads=threads),
                 cwd=REPO_ROOT,
                 env=web_env,
                 stdout=web_log,
@@ -170,7 +167,9 @@ def serve(database: str, *, anchor_interval: float = 1.0, workers: int = 2, thre
             engine = sa.create_engine(database_url)
             try:
                 _wait_http(f"{base_url}/api/v1/health", web)
-                yield Served(base_url, token, database_url, engine, web.pid, anchor.pid)
+                yield Served(
+                    base_url, token, database_url, engine, web.pid, anchor.pid, node.rpc_url, deployment.address
+                )
             finally:
                 engine.dispose()
                 _stop(anchor)

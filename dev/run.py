@@ -8,23 +8,27 @@ issued bills are in the database and anchor on the next start if they did not be
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
 import signal
+import subprocess
 from pathlib import Path
 from types import FrameType
 
-from werkzeug.serving import make_server
+from sqlalchemy.engine import make_url
 
 from app import create_app
+from app.config import INSTANCE_ENV_FILE, create_private_file, env_setting
 from app.outbox.worker import AnchorWorker
+from app.services.delivery import DeliveryWorker
 from app.services.provisioning import database_is_new, ensure_finance, ensure_registry, upgrade_database
-from app.serving import tune_gc
+from app.serving import gunicorn_command
 from dev.bootstrap import DemoLogin, issue_demo_bills, seed_demo
 from dev.devchain import ANVIL_DEV_KEYS, AnvilNode, start_anvil
 
-ANVIL_PORT = 8545
+ANVIL_PORT: int = env_setting("DEV_ANVIL_PORT")
 HOST, PORT = os.environ.get("BILLCHAIN_HOST", "127.0.0.1"), int(os.environ.get("BILLCHAIN_PORT", "5000"))
 
 
@@ -39,9 +43,7 @@ def _dev_secret(instance: Path, name: str) -> str:
     """A random local-only secret kept beside the data it protects (development only; set the
     environment variable in production)."""
     path = instance / name
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(24))
-        path.chmod(0o600)
+    create_private_file(path, secrets.token_urlsafe(24))  # 0600 from the first byte; kept if it exists
     return path.read_text().strip()
 
 
@@ -49,6 +51,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     instance = _instance_path()
     node: AnvilNode | None = None
+    given_admin = bool(os.environ.get("BILLCHAIN_ADMIN_KEY"))
     if not os.environ.get("BILLCHAIN_RPC_URL"):
         chain_dir = instance / "chain"
         chain_dir.mkdir(exist_ok=True)
@@ -58,7 +61,10 @@ def main() -> None:
         # Local dev chain only: the finance admin is Anvil's first well-known dev account.
         os.environ.setdefault("BILLCHAIN_ADMIN_KEY", ANVIL_DEV_KEYS[0])
         print(f"Anvil running at {node.rpc_url} (state: {chain_dir / 'anvil-state.json'})")
+    given_password = bool(os.environ.get("BILLCHAIN_KEYSTORE_PASSWORD"))
     os.environ.setdefault("BILLCHAIN_KEYSTORE_PASSWORD", _dev_secret(instance, "keystore-password"))
+    os.environ.setdefault("BILLCHAIN_DEV_OUTBOX", "1")  # texts and e-mails "sent" are listed at /dev/outbox
+    _write_instance_env(instance, dev_admin=node is not None and not given_admin, dev_password=not given_password)
 
     app = create_app()
     with app.app_context():
@@ -69,9 +75,11 @@ def main() -> None:
         new = database_is_new()
         finance_login = ensure_finance() if new else None
     worker = AnchorWorker(app)
+    delivery = DeliveryWorker(app)
     if app.config["BILLCHAIN_WORKER"]:  # else run `flask --app app anchor-worker` separately
         app.extensions["billchain"].worker = worker
         worker.start()
+        delivery.start()
     if new:
         with app.app_context():
             logins = seed_demo()
@@ -80,8 +88,11 @@ def main() -> None:
         for url in urls:
             print(f"demo bill: {url}")
 
-    tune_gc()
-    server = make_server(HOST, PORT, app, threaded=True)
+    # Served as in production: gunicorn (2 workers x 4 threads, keep-alive, no access log) in its own
+    # process group, with the anchoring worker staying here (BILLCHAIN_WORKER=0 in the web processes).
+    server = subprocess.Popen(  # noqa: S603 (this interpreter's gunicorn, fixed arguments)
+        gunicorn_command(f"{HOST}:{PORT}"), env={**os.environ, "BILLCHAIN_WORKER": "0"}, start_new_session=True
+    )
 
     def _shutdown(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -89,15 +100,51 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _shutdown)
     print(f"Billchain serving on http://{HOST}:{PORT}  (Ctrl-C stops everything)")
     try:
-        server.serve_forever()
+        server.wait()
     except KeyboardInterrupt:
         print("\nstopping…")
     finally:
-        server.server_close()
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
         worker.stop()
+        delivery.stop()
         if node is not None:
             node.stop()  # SIGTERM: anvil writes its state file
         print("stopped; bills and chain state are kept in", instance)
+
+
+def _write_instance_env(instance: Path, *, dev_admin: bool, dev_password: bool) -> Path:
+    """instance/billchain.env (mode 0600) for the tools beside `make run`: `flask --app app ...` and `ape console`
+    read it as a layer under the environment (app/config.py). Where the chain and the records are, always;
+    secrets only when they are this machine's development ones (the generated keystore password, Anvil's
+    public dev key 0), never a key someone passed in. Rewritten on every start, so it never goes stale.
+    """
+    lines = [
+        "# Written by `make run` for the tools beside it (flask --app app ..., ape console). Development only:",
+        "# delete it and set BILLCHAIN_* in the environment anywhere else. Environment variables win over it.",
+    ]
+    names = ["BILLCHAIN_RPC_URL", "BILLCHAIN_DEPLOYMENTS_DIR", "BILLCHAIN_REGISTRY"]
+    database = os.environ.get("BILLCHAIN_DATABASE_URL")
+    if database and make_url(database).password is None:  # the same database, never a password in a file
+        names.append("BILLCHAIN_DATABASE_URL")
+    if dev_admin:
+        names.append("BILLCHAIN_ADMIN_KEY")
+    if dev_password:
+        names.append("BILLCHAIN_KEYSTORE_PASSWORD")
+    for name in names:
+        value = os.environ.get(name)
+        if value and name == "BILLCHAIN_DEPLOYMENTS_DIR":
+            value = str(Path(value).resolve())
+        if value:
+            lines.append(f"{name}={json.dumps(value, ensure_ascii=False)}")
+    path = instance / INSTANCE_ENV_FILE
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)  # before any secret is in it
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def _print_logins(instance: Path, finance: tuple[str, str] | None, logins: list[DemoLogin]) -> None:
@@ -112,8 +159,8 @@ def _print_logins(instance: Path, finance: tuple[str, str] | None, logins: list[
         )
     text = "\n".join(lines) + "\n"
     path = instance / "demo-logins.txt"
-    path.write_text(text)
-    path.chmod(0o600)
+    path.unlink(missing_ok=True)  # a new database, new logins: replace the old list, never readable by others
+    create_private_file(path, text)
     print("\n" + text + f"(also in {path})\n")
 
 

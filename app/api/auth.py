@@ -26,6 +26,8 @@ def token_organisation() -> Organisation:
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(header[7:].strip())))
     if token is None or token.revoked_at is not None:
         raise Unauthenticated("invalid_token", "The bearer token is unknown or revoked.")
+    if OrgStatus(token.organisation.status).revoked:  # every endpoint, reads included, from the moment of revoking
+        raise NotAllowed("organisation_revoked", "This organisation has been revoked.")
     token.last_used_at = utcnow()
     db.session.commit()
     g.api_org = token.organisation
@@ -37,6 +39,4 @@ def require_org(*kinds: str) -> Organisation:
     org = token_organisation()
     if org.kind not in kinds:
         raise NotAllowed("forbidden", f"Only {' or '.join(kinds)} organisations may do this.")
-    if org.status == OrgStatus.REVOKED:
-        raise NotAllowed("organisation_revoked", "This organisation has been revoked.")
     return org

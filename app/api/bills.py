@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
 
 from flask import Response, current_app, request
 from flask.views import MethodView
@@ -10,7 +12,18 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from app.api.auth import require_org, token_organisation
-from app.api.schemas import BillOut, ClaimIn, ErrorOut, VoidIn
+from app.api.schemas import (
+    TOKEN_ERRORS,
+    BillDetailOut,
+    BillFileOut,
+    BillIn,
+    BillOut,
+    ClaimIn,
+    ErrorOut,
+    SettlementQueuedOut,
+    VoidIn,
+    error_responses,
+)
 from app.bills.qr import render_png, render_svg
 from app.extensions import csrf, db
 from app.models import Bill, BillStatus, JobStatus, OrgKind
@@ -22,13 +35,14 @@ from app.services.errors import (
     not_found,
 )
 from app.services.issuing import issue_bills
+from app.services.sealing import bill_ofd
 from app.services.settlement import already_claimed, request_claim, request_void, wait_for_job
 from app.services.visibility import BillAccess, Viewer, bill_access, bill_detail, bill_summary
 
 blp = Blueprint("api_bills", __name__, url_prefix="/api/v1/bills", description="Issue, read, claim and void bills")
 csrf.exempt(blp)
 
-ERRORS = {"content": {"application/json": {"schema": ErrorOut}}}
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @blp.route("")
@@ -41,8 +55,8 @@ class Bills(MethodView):
                 "application/json": {
                     "schema": {
                         "oneOf": [
-                            {"$ref": "#/components/schemas/BillIn"},
-                            {"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/BillIn"}},
+                            BillIn,
+                            {"type": "array", "minItems": 1, "maxItems": 1000, "items": BillIn},
                         ]
                     }
                 }
@@ -51,13 +65,13 @@ class Bills(MethodView):
         responses={
             "201": {
                 "description": "The new bill (or list of bills, for a list), status pending until anchored",
-                "content": {"application/json": {"schema": BillOut}},
+                "content": {
+                    "application/json": {
+                        "schema": {"oneOf": [BillOut, {"type": "array", "items": BillOut}]},
+                    }
+                },
             },
-            "401": ERRORS,
-            "403": ERRORS,
-            "409": ERRORS,
-            "413": ERRORS,
-            "422": ERRORS,
+            **error_responses(400, 409, 413, 422, *TOKEN_ERRORS),
         },
     )
     def post(self) -> Any:
@@ -73,12 +87,12 @@ class Bills(MethodView):
             current_app.json.dumps(out if isinstance(body, list) else out[0]), status=201, mimetype="application/json"
         )
 
-    @blp.doc(security=[{"bearer": []}])
+    @blp.doc(security=[{"bearer": []}], responses=error_responses(400, 422, *TOKEN_ERRORS))
     @blp.response(200, BillOut(many=True))
     def get(self) -> Any:
         """The caller's bills (issuer: issued by it; claimant: claimed by it), newest first."""
         org = require_org(OrgKind.ISSUER, OrgKind.CLAIMANT)
-        query = select(Bill).order_by(Bill.created_at.desc()).limit(min(int(request.args.get("limit", 100)), 1000))
+        query = select(Bill).order_by(Bill.created_at.desc()).limit(_list_limit())
         if org.kind == OrgKind.ISSUER:
             query = query.where(Bill.organisation_id == org.id)
         else:
@@ -88,13 +102,56 @@ class Bills(MethodView):
         return [bill_summary(b, bill_verify_url(b)) for b in db.session.scalars(query)]
 
 
+MAX_LIST = 1000
+
+
+def _list_limit() -> int:
+    """`?limit=` as a whole number 1..MAX_LIST (default 100); anything else names the parameter."""
+    text = request.args.get("limit", "100").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 6 and 1 <= int(text) <= MAX_LIST):
+        message = f"limit must be a whole number from 1 to {MAX_LIST}, not {text[:20]!r}"
+        raise Invalid("invalid_parameter", message, "limit")
+    return int(text)
+
+
+ERRORS = {"description": "An error", "content": {"application/json": {"schema": ErrorOut}}}
+
+
+def organisation_first(*kinds: str) -> Callable[[F], F]:
+    """Who is asking is checked before the body is parsed: no token 401, wrong kind 403, then 422."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            require_org(*kinds)
+            return view(*args, **kwargs)
+
+        return cast(F, wrapped)
+
+    return decorator
+
+
+# A claim or void: 200 once confirmed, 202 if the chain takes longer than BILLCHAIN_CLAIM_WAIT.
+SETTLEMENT_RESPONSES = {
+    "200": {"description": "Confirmed on chain", "content": {"application/json": {"schema": BillDetailOut}}},
+    "202": {"description": "Queued for the chain", "content": {"application/json": {"schema": SettlementQueuedOut}}},
+    **error_responses(400, 404, 409, 413, 422, *TOKEN_ERRORS),
+}
+
+
 def _access(bill_id: str) -> BillAccess:
     """The bill as the caller's organisation may see it (the one visibility rule, as the pages apply it)."""
     return bill_access(bill_id, Viewer(organisation=token_organisation()))
 
 
 @blp.route("/<bill_id>")
-@blp.doc(security=[{"bearer": []}], responses={"404": ERRORS})
+@blp.doc(
+    security=[{"bearer": []}],
+    responses={
+        "200": {"description": "The bill", "content": {"application/json": {"schema": BillDetailOut}}},
+        **error_responses(404, *TOKEN_ERRORS),
+    },
+)
 def get_bill(bill_id: str) -> Any:
     """The bill with its status and anchoring; claimants see the payer's ID number masked."""
     access = _access(bill_id)
@@ -102,7 +159,13 @@ def get_bill(bill_id: str) -> Any:
 
 
 @blp.route("/<bill_id>/file")
-@blp.doc(security=[{"bearer": []}], responses={"404": ERRORS})
+@blp.doc(
+    security=[{"bearer": []}],
+    responses={
+        "200": {"description": "The bill file", "content": {"application/json": {"schema": BillFileOut}}},
+        **error_responses(404, *TOKEN_ERRORS),
+    },
+)
 def get_bill_file(bill_id: str) -> Any:
     """The bill file (JSON), for its issuer: verifiable on any node of the chain, even without this platform.
 
@@ -114,8 +177,35 @@ def get_bill_file(bill_id: str) -> Any:
     return response
 
 
+@blp.route("/<bill_id>/bill.ofd")
+@blp.doc(
+    security=[{"bearer": []}],
+    responses={
+        "200": {"description": "the sealed OFD (GB/T 33190, SM2 seal)", "content": {"application/ofd": {}}},
+        "403": ERRORS,
+        "404": ERRORS,
+        "503": ERRORS,
+    },
+)
+def get_bill_ofd(bill_id: str) -> Response:
+    """The bill as an OFD sealed with the issuer's SM2 key, for its issuer (it carries the bill file)."""
+    document = bill_ofd(_access(bill_id))
+    response = Response(document.data, mimetype=document.media_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{document.filename}"'
+    return response
+
+
 @blp.route("/<bill_id>/qr.svg")
-@blp.doc(security=[{"bearer": []}])
+@blp.doc(
+    security=[{"bearer": []}],
+    responses={
+        "200": {
+            "description": "The QR code (SVG), encoding the bill's verify URL",
+            "content": {"image/svg+xml": {"schema": {"type": "string"}}},
+        },
+        **error_responses(404, *TOKEN_ERRORS),
+    },
+)
 def get_qr_svg(bill_id: str) -> Response:
     """The bill's QR code for print."""
     bill = _access(bill_id).bill
@@ -123,7 +213,16 @@ def get_qr_svg(bill_id: str) -> Response:
 
 
 @blp.route("/<bill_id>/qr.png")
-@blp.doc(security=[{"bearer": []}])
+@blp.doc(
+    security=[{"bearer": []}],
+    responses={
+        "200": {
+            "description": "The QR code (PNG), encoding the bill's verify URL",
+            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **error_responses(404, *TOKEN_ERRORS),
+    },
+)
 def get_qr_png(bill_id: str) -> Response:
     """The bill's QR code as PNG."""
     bill = _access(bill_id).bill
@@ -131,8 +230,9 @@ def get_qr_png(bill_id: str) -> Response:
 
 
 @blp.route("/<bill_id>/claim", methods=["POST"])
+@organisation_first(OrgKind.CLAIMANT)
 @blp.arguments(ClaimIn)
-@blp.doc(security=[{"bearer": []}], responses={"403": ERRORS, "404": ERRORS, "409": ERRORS, "503": ERRORS})
+@blp.doc(security=[{"bearer": []}], responses=SETTLEMENT_RESPONSES)
 def claim_bill(body: dict[str, Any], bill_id: str) -> Any:
     """Mark the bill reimbursed: 200 once the chain confirmed it; 409 with who and when for any later try."""
     claimant = require_org(OrgKind.CLAIMANT)
@@ -144,8 +244,9 @@ def claim_bill(body: dict[str, Any], bill_id: str) -> Any:
 
 
 @blp.route("/<bill_id>/void", methods=["POST"])
+@organisation_first(OrgKind.ISSUER)
 @blp.arguments(VoidIn)
-@blp.doc(security=[{"bearer": []}], responses={"403": ERRORS, "404": ERRORS, "409": ERRORS, "503": ERRORS})
+@blp.doc(security=[{"bearer": []}], responses=SETTLEMENT_RESPONSES)
 def void_bill(body: dict[str, Any], bill_id: str) -> Any:
     """Void (red-letter reversal) one of your own unclaimed bills, with a reason and optional replacement."""
     issuer = require_org(OrgKind.ISSUER)

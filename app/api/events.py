@@ -7,6 +7,7 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from app.api.auth import require_org
+from app.api.schemas import TOKEN_ERRORS, EventsOut, error_responses
 from app.extensions import csrf, db
 from app.models import Bill, OrgKind
 from app.services.errors import not_found
@@ -17,7 +18,13 @@ csrf.exempt(blp)
 
 
 @blp.route("/<bill_id>/events")
-@blp.doc(security=[{"bearer": []}])
+@blp.doc(
+    security=[{"bearer": []}],
+    responses={
+        "200": {"description": "The timeline", "content": {"application/json": {"schema": EventsOut}}},
+        **error_responses(404, *TOKEN_ERRORS),
+    },
+)
 def get_bill_events(bill_id: str) -> Any:
     """Created, anchored, delivered, verified (a count), claimed or voided, oldest first."""
     org = require_org(OrgKind.ISSUER, OrgKind.CLAIMANT)

@@ -7,15 +7,23 @@ from typing import Any
 from flask_smorest import Blueprint
 from sqlalchemy import func, select
 
+from app.api.schemas import HealthOut, error_responses
 from app.bills.errors import ChainUnavailableError
 from app.extensions import db
 from app.models import Bill, BillStatus, ChainJob, JobStatus
 from app.runtime import runtime
+from app.services.deadletters import dead_job_count
 
 blp = Blueprint("api_health", __name__, url_prefix="/api/v1", description="Service health")
 
 
 @blp.route("/health")
+@blp.doc(
+    responses={
+        "200": {"description": "Chain and queue status", "content": {"application/json": {"schema": HealthOut}}},
+        **error_responses(429, 503),
+    }
+)
 def health() -> Any:
     """Chain and queue status; 200 even when the chain is down (the body says so)."""
     chain: dict[str, Any]
@@ -33,4 +41,4 @@ def health() -> Any:
     queued = db.session.scalar(
         select(func.count(ChainJob.id)).where(ChainJob.status.in_([JobStatus.QUEUED, JobStatus.SIGNED]))
     )
-    return {"chain": chain, "bills_pending": pending, "transactions_in_flight": queued}
+    return {"chain": chain, "bills_pending": pending, "transactions_in_flight": queued, "dead_jobs": dead_job_count()}

@@ -7,7 +7,7 @@ from typing import Any
 from flask import current_app, request
 from flask_smorest import Blueprint
 
-from app.api.schemas import ErrorOut
+from app.api.schemas import VerifyOut, error_responses
 from app.extensions import csrf, limiter
 from app.services.errors import (
     Invalid,
@@ -18,7 +18,10 @@ from app.services.verification import verify_any
 blp = Blueprint("api_verify", __name__, url_prefix="/api/v1", description="Public verification")
 csrf.exempt(blp)
 
-ERRORS = {"content": {"application/json": {"schema": ErrorOut}}}
+
+# A verify URL as printed in the QR code: any base URL, then /v/<bill ref>.<content hash> (base64url, 32 bytes).
+_B64URL_32 = r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]"  # canonical: the last character carries 2 bits
+VERIFY_URL_PATTERN = rf"^https?://[^/?#\s]+(/[^?#\s]*)?/v/{_B64URL_32}\.{_B64URL_32}$"
 
 
 def verify_limit() -> str:
@@ -34,8 +37,17 @@ def verify_limit() -> str:
             "application/json": {
                 "schema": {
                     "oneOf": [
-                        {"type": "object", "description": "a bill file (billchain/bill-file/v1)"},
-                        {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]},
+                        {
+                            "type": "object",
+                            "description": "a bill file (billchain/bill-file/v1)",
+                            "not": {"required": ["url"]},
+                        },
+                        {
+                            "type": "object",
+                            "properties": {"url": {"type": "string", "pattern": VERIFY_URL_PATTERN}},
+                            "required": ["url"],
+                            "additionalProperties": False,
+                        },
                     ]
                 }
             },
@@ -43,14 +55,24 @@ def verify_limit() -> str:
                 "schema": {
                     "type": "object",
                     "properties": {
-                        "photo": {"type": "string", "format": "binary", "description": "photo of the bill's QR"},
-                        "file": {"type": "string", "format": "binary", "description": "a bill file"},
+                        "photo": {
+                            "type": "string",
+                            "format": "binary",
+                            "minLength": 1,
+                            "description": "photo of the bill's QR",
+                        },
+                        "file": {"type": "string", "format": "binary", "minLength": 1, "description": "a bill file"},
                     },
+                    "minProperties": 1,
+                    "additionalProperties": False,
                 }
             },
         },
     },
-    responses={"400": ERRORS, "422": ERRORS, "429": ERRORS, "503": ERRORS},
+    responses={
+        "200": {"description": "The verdict and every check", "content": {"application/json": {"schema": VerifyOut}}},
+        **error_responses(400, 413, 422, 429, 503),
+    },
 )
 def verify_endpoint() -> Any:
     """Verify a bill: authentic / tampered / signature invalid / not anchored / claimed / voided / unknown."""

@@ -47,7 +47,11 @@ class ChainOrgKind(IntEnum):
 
 @dataclass(frozen=True)
 class ChainBillRecord:
-    """IBillRegistry.verify's BillRecord. For UNKNOWN, issuer is the zero address and the rest None."""
+    """IBillRegistry.verify's BillRecord. For UNKNOWN, issuer is the zero address and the rest None.
+
+    ``as_of_block`` is the block whose state this record is (None when the reader cannot say): every
+    claim or void mined at or before it is in the record.
+    """
 
     status: ChainStatus
     issuer: str
@@ -55,6 +59,7 @@ class ChainBillRecord:
     issuer_revoked_at: datetime | None
     settled_by: str | None
     settled_at: datetime | None
+    as_of_block: int | None = None
 
 
 @dataclass(frozen=True)

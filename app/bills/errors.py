@@ -69,3 +69,7 @@ class SealInvalidError(OfdError):
 
 class SealKeyError(BillchainError):
     """An SM2 private key (or its encrypted keystore blob) cannot be used: wrong password, corrupt or not a pair."""
+
+
+class PhotoTooLargeError(BillError):
+    """A picture refused before decoding: more pixels than a QR photo needs (a decompression bomb)."""

@@ -64,6 +64,19 @@ EN: dict[str, str] = {
     "status.voided": "Voided by {settled_by} at {settled_at}.",
     "platform.found": "Found in the platform's records.",
     "platform.missing": "Not in the platform's records.",
+    # an OFD's SM2 seal
+    "seal.label": "Seal (SM2)",
+    "seal.ok": "Sealed by {issuer} with its published SM2 key {public_key}.",
+    "seal.fail": "The OFD's seal does not hold: {error}",
+    "seal.damaged": "The OFD package is damaged or was altered: {error}",
+    "seal.wrong_key": (
+        "The seal was made with SM2 key {public_key}, not with the key {issuer} publishes ({published_key}): "
+        "it was not sealed by the issuer."
+    ),
+    "seal.unpublished": (
+        "The seal is intact (SM2 key {public_key}), but this platform publishes no seal key for {credit_code}: "
+        "compare that key with the one the issuer's own platform publishes."
+    ),
 }
 
 
@@ -123,5 +136,13 @@ ZH: dict[str, str] = {
     "status.voided": "已由{settled_by}于{settled_at}作废。",
     "platform.found": "平台记录中有此票据。",
     "platform.missing": "平台记录中没有此票据。",
+    "seal.label": "电子签章（SM2）",
+    "seal.ok": "由{issuer}以其公布的SM2公钥{public_key}签章。",
+    "seal.fail": "OFD签章校验未通过：{error}",
+    "seal.damaged": "OFD文件已损坏或被改动：{error}",
+    "seal.wrong_key": "签章所用SM2公钥为{public_key}，而非{issuer}公布的公钥（{published_key}）：并非开票单位签章。",
+    "seal.unpublished": (
+        "签章完整（SM2公钥{public_key}），但本平台未公布{credit_code}的签章公钥：请与该单位所在平台公布的公钥核对。"
+    ),
 }
 """Simplified Chinese (财政电子票据 terms); the web layer passes it to ``render`` for Chinese pages."""

@@ -46,7 +46,7 @@ from app.bills.errors import BillValidationError, FieldError
 from app.bills.hexstr import to_hex
 from app.bills.identifiers import credit_code_problem, resident_id_check_char
 from app.bills.money import MAX_FEN, line_amount_fen
-from app.bills.privacy import mask_email, mask_id_number, mask_phone
+from app.bills.privacy import mask_id_number
 from app.bills.times import utc_iso
 
 BILL_REF_PREFIX = "billchain:bill-ref:v1:"
@@ -184,6 +184,13 @@ def _fen(value: Any) -> int:
     return value
 
 
+def plain_quantity(text: str) -> Decimal | None:
+    """The quantity in a plain decimal text ("2", "1.5"), or None: never an exponent such as "1E+999000",
+    whose arithmetic (amount = quantity × price) would take the process minutes."""
+    stripped = text.strip()
+    return Decimal(stripped) if _QUANTITY_RE.fullmatch(stripped) else None
+
+
 def _quantity(value: Any) -> Decimal:
     if isinstance(value, float):
         raise _fail('must be a decimal string such as "1.5", not a float (floats are inexact)')
@@ -194,6 +201,8 @@ def _quantity(value: Any) -> Decimal:
     elif isinstance(value, Decimal):
         if not value.is_finite():
             raise _fail("must be a finite number")
+        if not -QUANTITY_DECIMALS - 30 <= value.as_tuple().exponent <= 30:  # type: ignore[operator]
+            raise _fail(f"must be a decimal with at most {QUANTITY_DECIMALS} decimals, without an exponent")
         quantity = value
     elif isinstance(value, str):
         if not _QUANTITY_RE.fullmatch(value.strip()):
@@ -457,14 +466,10 @@ class Bill(BaseModel):
         return self.model_dump(mode="json")
 
     def to_display_dict(self) -> dict[str, Any]:
-        """to_dict with personal data masked, for anyone who merely scanned the QR code."""
+        """What the printed bill shows, for anyone who merely scanned the QR code: ID masked, no contact, no salt."""
         data = self.to_dict()
         data["payer"]["id_number"] = mask_id_number(self.payer.id_number) if self.payer.id_number else None
-        if self.contact is not None:
-            data["contact"] = {
-                "phone": mask_phone(self.contact.phone) if self.contact.phone else None,
-                "email": mask_email(self.contact.email) if self.contact.email else None,
-            }
+        data.pop("contact", None)  # the print has no phone or e-mail; a verifier learns none either
         data.pop("salt")
         return data
 

@@ -21,11 +21,18 @@ import qrcode.image.svg
 import zxingcpp
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from app.bills.errors import BillError, VerifyURLError
+from app.bills.errors import PhotoTooLargeError, QRNotFoundError, VerifyURLError
 
 MAX_BASE_URL = 60
 MAX_QR_VERSION = 10
 VERIFY_PATH = "/v/"
+
+MAX_PHOTO_PIXELS = 50_000_000
+"""Most pixels a JPEG may declare (a 48-megapixel phone photo); it is decoded at 1/8 to 1/2 scale anyway."""
+MAX_UNREDUCED_PIXELS = 20_000_000
+"""Most pixels any other format may declare: PNG, GIF, WebP and TIFF are decoded at full size first."""
+MAX_DECODE_SIDE = 2048
+"""Longest side the decode variants work on: a version-10 QR filling a tenth of it still has 3 pixels a module."""
 
 _B64URL_43 = re.compile(r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
 """43 base64url characters of 32 bytes: the last one carries 4 bits, so only 16 letters are canonical."""
@@ -111,7 +118,10 @@ def _binarise(image: Image.Image) -> Image.Image:
 
 
 def _downscale(image: Image.Image) -> Image.Image:
-    return image.reduce(2) if min(image.size) >= 400 else image.resize((image.width * 2, image.height * 2))
+    """Half size for big pictures; double size for small ones (never above MAX_DECODE_SIDE)."""
+    if min(image.size) >= 400 or max(image.size) * 2 > MAX_DECODE_SIDE:
+        return image.reduce(2)
+    return image.resize((image.width * 2, image.height * 2))
 
 
 _QR_ONLY = zxingcpp.barcode_formats_from_str("QRCode")
@@ -125,15 +135,40 @@ _VARIANTS: tuple[Callable[[Image.Image], Image.Image], ...] = (
 )
 
 
-def decode_image(data: bytes) -> list[str]:
-    """Texts of the QR codes in a picture (photo or scan), tried on a few variants until one reads."""
+def load_photo(data: bytes) -> Image.Image:
+    """The picture as RGB, at most MAX_DECODE_SIDE pixels a side, its size checked before any pixel is decoded.
+
+    The header's size is checked first (a 100 KB PNG can declare 9400 × 9400 pixels, 1 GB once decoded).
+    JPEGs are decoded straight at 1/2, 1/4 or 1/8 scale (``draft``), other formats are decoded whole and
+    scaled down once, so the decode variants never see more than MAX_DECODE_SIDE² pixels.
+    """
     try:
         image = Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as exc:
+        raise QRNotFoundError(f"not a readable image: {exc}") from None
+    width, height = image.size
+    limit = MAX_PHOTO_PIXELS if image.format == "JPEG" else MAX_UNREDUCED_PIXELS
+    if width * height > limit:
+        raise PhotoTooLargeError(
+            f"the picture is {width} × {height} pixels; at most {limit // 1_000_000} megapixels"
+            f" ({image.format or 'image'}) can be read: send a smaller photo of the QR code"
+        )
+    if image.format == "JPEG":
+        image.draft("RGB", (MAX_DECODE_SIDE, MAX_DECODE_SIDE))  # decode at the smallest scale still this big
+    try:
         image.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise BillError(f"not a readable image: {exc}") from None
+    except (OSError, Image.DecompressionBombError, ValueError) as exc:
+        raise QRNotFoundError(f"not a readable image: {exc}") from None
     transposed = ImageOps.exif_transpose(image)  # phone photos are often stored sideways
     base = (transposed if transposed is not None else image).convert("RGB")
+    if max(base.size) > MAX_DECODE_SIDE:
+        base.thumbnail((MAX_DECODE_SIDE, MAX_DECODE_SIDE), Image.Resampling.BOX)
+    return base
+
+
+def decode_image(data: bytes) -> list[str]:
+    """Texts of the QR codes in a picture (photo or scan), tried on a few variants until one reads."""
+    base = load_photo(data)
     for variant in _VARIANTS:
         found = zxingcpp.read_barcodes(variant(base), formats=_QR_ONLY, try_rotate=True, try_downscale=True)
         texts = list(dict.fromkeys(b.text for b in found if b.valid and b.text))

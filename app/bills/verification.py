@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Protocol
 
 from eth_utils import to_checksum_address
@@ -33,6 +34,18 @@ from app.bills.money import fen_to_capital, format_fen
 from app.bills.qr import decode_image, parse_verify_url
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+@lru_cache(maxsize=4096)
+def _checksum(address: str) -> str:
+    """Checksumming hashes the address; the registry and a few issuers come again and again."""
+    return str(to_checksum_address(address))
+
+
+@lru_cache(maxsize=65_536)
+def _recover(digest: bytes, signature: bytes) -> str | None:
+    """Signature recovery is a pure function of its inputs: a bill verified again costs nothing here."""
+    return recover_digest_signer(digest, signature)
 
 
 class BillLookup(Protocol):
@@ -57,6 +70,7 @@ class Verdict(StrEnum):
 class CheckName(StrEnum):
     """The checks in the order they run; a TAMPERED/SIGNATURE_INVALID result names the one that failed."""
 
+    SEAL = "seal"  # an OFD's SM2 seal, checked before the bill file inside it
     BILL_RULES = "bill_rules"
     BILL_REF = "bill_ref"
     CONTENT_HASH = "content_hash"
@@ -138,6 +152,7 @@ class VerificationResult:
     settled_by_name: str | None = None
     settled_at: datetime | None = None
     notes: tuple[tuple[str, Mapping[str, str]], ...] = ()
+    as_of_block: int | None = None  # the chain state the answer speaks for (None: the chain was not asked)
 
     @property
     def authentic(self) -> bool:
@@ -161,7 +176,15 @@ class VerificationResult:
         return [render(key, params) for key, params in self.notes]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON for programs. The bill is masked: whoever scans a QR code must not learn ID numbers."""
+        """JSON for programs. The bill is masked: whoever scans a QR code must not learn ID numbers.
+
+        Built once per result (a result never changes); each call gets its own top-level copy."""
+        built = self.__dict__.get("_as_dict")
+        if built is None:
+            built = self.__dict__["_as_dict"] = self._build_dict()  # frozen: set past __setattr__
+        return dict(built)
+
+    def _build_dict(self) -> dict[str, Any]:
         issuer = self.issuer
         return {
             "verdict": self.verdict.value,
@@ -188,6 +211,7 @@ class VerificationResult:
                 "revoked_at": _iso(issuer.revoked_at),
             },
             "anchoring": self.anchoring.to_dict() if self.anchoring else None,
+            "as_of_block": self.as_of_block,
             "issuer_revoked_at": _iso(self.issuer_revoked_at),
             "settlement": None
             if self.settled_by is None
@@ -373,10 +397,10 @@ class _Verifier:
             return done(Verdict.TAMPERED)
         signer = f.signature.signer
         # The content hash was just checked equal to the bill's digest: recover from it, not hash again.
-        ok = recover_digest_signer(f.content_hash, f.signature.value) == signer
+        ok = _recover(f.content_hash, f.signature.value) == signer
         if not self.check(CheckName.SIGNATURE, ok, "signature.ok" if ok else "signature.fail", signer=signer):
             return done(Verdict.SIGNATURE_INVALID)
-        registry = to_checksum_address(self.chain.registry_address)
+        registry = _checksum(self.chain.registry_address)
         ok = (domain.chain_id, domain.verifying_contract) == (self.chain.chain_id, registry)
         if not self.check(
             CheckName.DOMAIN,
@@ -417,6 +441,7 @@ class _Verifier:
             return done(Verdict.TAMPERED)
 
         record = self.chain.bill_record(anchoring.root, anchoring.proof, f.bill_ref, f.content_hash)
+        self.base["as_of_block"] = record.as_of_block
         if record.status is ChainStatus.UNKNOWN:
             self.check(CheckName.ANCHORED, False, "anchored.fail")
             if platform_file is not None:
@@ -430,7 +455,7 @@ class _Verifier:
     def _on_chain(self, f: BillFile, record: ChainBillRecord) -> VerificationResult:
         done = self.done
         signer = f.signature.signer
-        anchor_issuer = to_checksum_address(record.issuer)
+        anchor_issuer = _checksum(record.issuer)
         ok = anchor_issuer == signer
         if not self.check(
             CheckName.ISSUER_MATCH,

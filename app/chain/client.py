@@ -36,7 +36,7 @@ from app.chain.errors import (
     TransactionRejected,
     TransactionTimeout,
 )
-from app.chain.transport import RawJsonRpc, make_web3, uses_proxy
+from app.chain.transport import RawJsonRpc, make_web3, redacted_url, uses_proxy
 
 ZERO_ADDRESS = to_hex(bytes(20))
 GAS_MARGIN = 1.25  # estimates are exact for the state they saw; a claim racing another can cost more
@@ -173,7 +173,9 @@ class RegistryClient:
         except Web3RPCError as exc:
             raise NodeError(str(exc.message or exc)) from exc
         except (requests.RequestException, OSError) as exc:
-            raise ChainUnavailableError(f"chain node {self.rpc_url} unreachable: {type(exc).__name__}") from exc
+            # from None: requests' message (in a logged traceback) would repeat the URL's path and query
+            node = redacted_url(self.rpc_url)
+            raise ChainUnavailableError(f"chain node {node} unreachable: {type(exc).__name__}") from None
 
     def _call(self, fn: Callable[[], T]) -> T:
         with self._rpc():
@@ -186,7 +188,8 @@ class RegistryClient:
         try:
             return w3.eth.chain_id
         except (requests.RequestException, OSError) as exc:
-            raise ChainUnavailableError(f"chain node {rpc_url} unreachable: {type(exc).__name__}") from exc
+            node = redacted_url(rpc_url)
+            raise ChainUnavailableError(f"chain node {node} unreachable: {type(exc).__name__}") from None
 
     # ---------------------------------------------------------------- reads
 
@@ -202,7 +205,26 @@ class RegistryClient:
         self._chain_id = value
 
     def block_number(self) -> int:
+        """The head's number: over the raw keep-alive transport when there is one (verification asks often)."""
+        if self._raw is not None:
+            return int(self._raw.call("eth_blockNumber", []), 16)
         return self._call(lambda: self.w3.eth.block_number)
+
+    def block_times(self, numbers: Sequence[int]) -> dict[int, datetime]:
+        """The timestamps of several blocks, fetched in JSON-RPC batches (one round trip per 100 blocks)."""
+        wanted = sorted(set(numbers))
+        if self._raw is None:
+            with self._rpc():
+                return {n: datetime.fromtimestamp(self.w3.eth.get_block(n)["timestamp"], UTC) for n in wanted}
+        found: dict[int, datetime] = {}
+        for i in range(0, len(wanted), 100):
+            chunk = wanted[i : i + 100]
+            blocks = self._raw.batch([("eth_getBlockByNumber", [hex(n), False]) for n in chunk])
+            for number, block in zip(chunk, blocks, strict=True):
+                if block is None:
+                    raise NodeError(f"block {number} is unknown to the node")
+                found[number] = datetime.fromtimestamp(int(block["timestamp"], 16), UTC)
+        return found
 
     def is_reachable(self) -> bool:
         """For health checks: any answer from the node counts."""
@@ -221,9 +243,9 @@ class RegistryClient:
         the node's answer on the verify hot path (measured: ~60 % of a verification)."""
         return abi_decode([out_type], self._eth_call(signature, arg_types, args))[0]
 
-    def _eth_call(self, signature: str, arg_types: list[str], args: list[Any]) -> bytes:
+    def _eth_call(self, signature: str, arg_types: list[str], args: list[Any], block: int | None = None) -> bytes:
         data = to_hex(selector(signature) + abi_encode(arg_types, args))
-        params: list[Any] = [{"to": self.registry_address, "data": data}, "latest"]
+        params: list[Any] = [{"to": self.registry_address, "data": data}, "latest" if block is None else hex(block)]
         if self._raw is not None:
             result = self._raw.call("eth_call", params)
         else:
@@ -234,12 +256,18 @@ class RegistryClient:
             result = response["result"]
         return bytes.fromhex(str(result)[2:])
 
-    def bill_record(self, root: bytes, proof: Sequence[bytes], bill_ref: bytes, content_hash: bytes) -> ChainBillRecord:
-        """The registry's `verify`: Unknown (all None) unless the root is anchored and the proof holds."""
+    def bill_record(
+        self, root: bytes, proof: Sequence[bytes], bill_ref: bytes, content_hash: bytes, *, block: int | None = None
+    ) -> ChainBillRecord:
+        """The registry's `verify`: Unknown (all None) unless the root is anchored and the proof holds.
+
+        With `block`, the state of that block, and the record says so (`as_of_block`); else "latest".
+        """
         raw = self._eth_call(
             "verify(bytes32,bytes32[],bytes32,bytes32)",
             ["bytes32", "bytes32[]", "bytes32", "bytes32"],
             [_b32(root), [_b32(p) for p in proof], _b32(bill_ref), _b32(content_hash)],
+            block,
         )
         # (uint8, address, uint64, uint64, address, uint64): six static words, read directly.
         words = [raw[i : i + 32] for i in range(0, 192, 32)]
@@ -252,6 +280,7 @@ class RegistryClient:
             issuer_revoked_at=_utc(revoked_at),
             settled_by=_addr(settled_by),
             settled_at=_utc(settled_at),
+            as_of_block=block,
         )
 
     def organisation(self, address: str) -> ChainOrganisation | None:
@@ -514,22 +543,16 @@ class RegistryClient:
     ) -> list[RegistryEvent]:
         """All registry events in [from_block, to_block] (latest if None), oldest first, for the indexer."""
         last = self.block_number() if to_block is None else to_block
-        times: dict[int, datetime] = {}
         found: list[RegistryEvent] = []
         start = from_block
         while start <= last:
             end = min(start + chunk - 1, last)
             with self._rpc():
                 logs = self.w3.eth.get_logs({"address": self.registry_address, "fromBlock": start, "toBlock": end})
+            # Block times in batches: one round trip for a chunk's blocks, not one per block.
+            times = self.block_times([log["blockNumber"] for log in logs]) if with_time else {}
             for log in logs:
-                when = None
-                if with_time:
-                    number = log["blockNumber"]
-                    if number not in times:
-                        with self._rpc():
-                            stamp = self.w3.eth.get_block(number)["timestamp"]
-                        times[number] = datetime.fromtimestamp(stamp, UTC)
-                    when = times[number]
+                when = times.get(log["blockNumber"]) if with_time else None
                 event = self._decode_log(log, when)
                 if event is not None:
                     found.append(event)

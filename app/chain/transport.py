@@ -10,14 +10,75 @@ import base64
 import http.client
 import itertools
 import json
+import logging
+import re
 import threading
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from web3 import HTTPProvider, Web3
 
 from app.chain.errors import ChainUnavailableError, NodeError
+
+_KEY_LIKE = re.compile(r"[A-Za-z0-9_\-.~+=]{16,}")
+"""A path segment that looks like an API key (Infura's /v3/<32 hex>, Alchemy's /v2/<key>, a JWT)."""
+
+
+def redacted_url(url: str) -> str:
+    """The URL with its user, password, query values and key-like path segments replaced by ***.
+
+    The one way a node URL goes into an exception message, a log line or an answer: BILLCHAIN_RPC_URL
+    may carry credentials (https://user:pass@node, ?apikey=..., /v3/<project key>).
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return "***"
+    if not parts.scheme or not parts.hostname:
+        return "***"
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    netloc = ("***@" if parts.username or parts.password else "") + host + (f":{port}" if port else "")
+    path = "/".join("***" if _KEY_LIKE.fullmatch(segment) else segment for segment in parts.path.split("/"))
+    query = "&".join(
+        f"{name}=***" if sep else "***"
+        for name, sep, _ in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    return urlunsplit((parts.scheme, netloc, path, query, ""))
+
+
+class _RedactNodeURLs(logging.Filter):
+    """Rewrites log lines of web3 and urllib3 that quote a node URL (web3 logs the whole URI at DEBUG,
+    urllib3 the path and query) into their redacted form."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.replacements: dict[str, str] = {}
+
+    def add(self, url: str) -> None:
+        parts = urlsplit(url)
+        shown = urlsplit(redacted_url(url))
+        self.replacements[url] = redacted_url(url)
+        if parts.path or parts.query:
+            raw_tail = parts.path + (f"?{parts.query}" if parts.query else "")
+            self.replacements.setdefault(raw_tail, shown.path + (f"?{shown.query}" if shown.query else ""))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.replacements:
+            return True
+        message = original = record.getMessage()
+        for raw, shown in self.replacements.items():
+            if raw not in ("", "/"):
+                message = message.replace(raw, shown)
+        if message != original:
+            record.msg, record.args = message, ()
+        return True
+
+
+_log_filter = _RedactNodeURLs()
+for _name in ("web3.providers.HTTPProvider", "web3._utils.http_session_manager", "urllib3.connectionpool"):
+    logging.getLogger(_name).addFilter(_log_filter)
 
 
 def uses_proxy(rpc_url: str) -> bool:
@@ -60,6 +121,40 @@ class RawJsonRpc:
     def call(self, method: str, params: list[Any]) -> Any:
         """The `result` of one call; ChainUnavailableError if the node cannot be reached or is too slow."""
         body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}).encode()
+        answer = self._post(body)
+        if "error" in answer:
+            raise NodeError(str(answer["error"]))
+        return answer["result"]
+
+    def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        """The results of several calls sent as one JSON-RPC batch (one round trip), in the order given.
+
+        A node may answer a batch's members in any order and evaluates each on its own, so callers that
+        need one state for all of them pin a block number in each call. NodeError if any member failed.
+        """
+        if not calls:
+            return []
+        ids = [next(self._ids) for _ in calls]  # unique in this process (other threads draw too)
+        members = [
+            {"jsonrpc": "2.0", "id": id_, "method": method, "params": params}
+            for id_, (method, params) in zip(ids, calls, strict=True)
+        ]
+        answers = self._post(json.dumps(members).encode())
+        if not isinstance(answers, list):  # a node without batch support answers one error object
+            raise NodeError(str(answers.get("error", answers)))
+        by_id = {a.get("id"): a for a in answers}
+        results = []
+        for id_ in ids:
+            answer = by_id.get(id_)
+            if answer is None:
+                raise NodeError(f"batch answer without id {id_}")
+            if "error" in answer:
+                raise NodeError(str(answer["error"]))
+            results.append(answer["result"])
+        return results
+
+    def _post(self, body: bytes) -> Any:
+        """POST one JSON-RPC body on this thread's keep-alive connection; the decoded JSON answer."""
         for attempt in (1, 2):
             conn = self._connection()
             try:
@@ -69,17 +164,18 @@ class RawJsonRpc:
             except self._retry_on as exc:  # a keep-alive connection the node closed: one fresh try
                 self._drop(conn)
                 if attempt == 2:
-                    raise ChainUnavailableError(f"chain node {self.url} unreachable: {type(exc).__name__}") from exc
+                    raise ChainUnavailableError(
+                        f"chain node {redacted_url(self.url)} unreachable: {type(exc).__name__}"
+                    ) from exc
                 continue
             except (OSError, http.client.HTTPException) as exc:  # refused, timed out: no retry, answer now
                 self._drop(conn)
-                raise ChainUnavailableError(f"chain node {self.url} unreachable: {type(exc).__name__}") from exc
+                raise ChainUnavailableError(
+                    f"chain node {redacted_url(self.url)} unreachable: {type(exc).__name__}"
+                ) from exc
             if response.status != 200:
-                raise ChainUnavailableError(f"chain node {self.url} answered HTTP {response.status}")
-            answer = json.loads(payload)
-            if "error" in answer:
-                raise NodeError(str(answer["error"]))
-            return answer["result"]
+                raise ChainUnavailableError(f"chain node {redacted_url(self.url)} answered HTTP {response.status}")
+            return json.loads(payload)
         raise AssertionError("unreachable")
 
     def _drop(self, conn: http.client.HTTPConnection) -> None:
@@ -95,6 +191,7 @@ def make_web3(rpc_url: str, timeout: float) -> Web3:
     transaction and ENS lookups we never use. The connect timeout is short: a local or LAN node either
     accepts at once or is down.
     """
+    _log_filter.add(rpc_url)
     session = requests.Session()
     # requests re-reads the proxy environment on every call (a tenth of a verification); read it once.
     session.proxies = requests.utils.get_environ_proxies(rpc_url)

@@ -9,10 +9,11 @@ from alembic import context
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-if config.config_file_name:
-    fileConfig(config.config_file_name)
+# Alembic's logging set-up only when nobody configured logging yet (`flask db ...` on its own). Inside
+# the app (`make run`, upgrade_database()) the app's handlers stay, and fileConfig's default
+# disable_existing_loggers=True would silence every logger made before it (billchain.otp, the worker).
+if config.config_file_name and not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 

@@ -7,6 +7,14 @@ Every round, under a lease so that one worker sends however many app instances r
 4. broadcast them.
 A crash at any point leaves a state the next round finishes: unsigned work is redone, signed work is
 rebroadcast with the same hash, and the contract refuses a second anchoring or claim anyway.
+
+A job that fails for a reason other than a revert (its sender's key missing on this host, a node error
+while reading a revert reason) must not stop the jobs behind it. Each failure is counted on the job,
+which then waits (doubling back-off) while the others go on; after BILLCHAIN_JOB_MAX_FAILURES it is set
+aside as DEAD, for the finance department to look at and retry. The rule that keeps nonces whole: only
+a job that holds no nonce the chain waits for may be set aside, i.e. one never signed (no nonce taken)
+or one whose transaction is mined (its receipt is in hand, so its nonce is spent). A signed transaction
+not known to be mined is never set aside: every later nonce of its sender would wait for it forever.
 """
 
 from __future__ import annotations
@@ -17,8 +25,8 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import keccak
 from flask import Flask
@@ -28,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from app.bills.errors import ChainUnavailableError
 from app.bills.hexstr import from_hex, to_hex
 from app.bills.merkle import build as build_tree
-from app.chain import ChainError, NonceConflict
+from app.chain import ChainError, NonceConflict, RegistryRevert
 from app.extensions import db
 from app.models import (
     AnchorBatch,
@@ -57,6 +65,8 @@ log = logging.getLogger("billchain.worker")
 
 LEASE_NAME = "chain-sender"
 REBROADCAST_AFTER = timedelta(seconds=5)
+READY_POLL = 0.05  # seconds between two cheap looks for new work while the worker is idle
+MAX_BACKOFF = 300.0  # seconds a failing job waits at most between two tries
 # The reference of the salt leaf that makes a retried batch's root new.
 BATCH_SALT_REF = keccak(text="billchain:batch-salt:v1")
 
@@ -72,6 +82,7 @@ class RoundReport:
     confirmed: int = 0
     failed: int = 0
     indexed: int = 0
+    dead: int = 0  # jobs set aside this round
     chain_down: bool = False
     errors: list[str] = field(default_factory=list)
 
@@ -111,12 +122,44 @@ class AnchorWorker:
         interval = float(self.app.config["BILLCHAIN_ANCHOR_INTERVAL"])
         backoff = interval
         while not self._stop.is_set():
+            started = utcnow()
             report = self.run_once()
-            # A dead chain is polled gently; a live one every interval.
+            # A dead chain is polled gently; a live one every interval, or sooner when work is ready.
             backoff = min(backoff * 2, 30.0) if report.chain_down else interval
-            self._wake.wait(backoff)
-            self._wake.clear()
+            if report.chain_down or not report.leased:
+                self._wake.wait(backoff)
+                self._wake.clear()
+            elif not (report.batched or report.signed or report.sent or report.confirmed):
+                self._wait_for_work(started, interval)
+            # else: this round did work, and more may have arrived meanwhile: go again at once
         self.release_lease()
+
+    def _wait_for_work(self, since: datetime, interval: float) -> None:
+        """Until woken, until bills or jobs were queued after `since` (checked every READY_POLL s), or
+        `interval` at most: anchoring starts as soon as a batch is ready, not on the next tick."""
+        deadline = time.monotonic() + interval
+        while not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._wake.wait(min(READY_POLL, remaining)):
+                break
+            if self._work_ready(since):
+                break
+        self._wake.clear()
+
+    def _work_ready(self, since: datetime) -> bool:
+        """New pending bills or queued jobs since `since` (older ones are waiting for a reason of their own)."""
+        try:
+            with self.app.app_context():
+                try:
+                    new_bill = select(Bill.id).where(Bill.status == BillStatus.PENDING, Bill.created_at >= since)
+                    new_job = select(ChainJob.id).where(
+                        ChainJob.status == JobStatus.QUEUED, ChainJob.created_at >= since
+                    )
+                    return bool(db.session.scalar(select(or_(new_bill.exists(), new_job.exists()))))
+                finally:
+                    db.session.remove()
+        except Exception:  # the round itself will report a database problem
+            return True
 
     def run_once(self) -> RoundReport:
         report = RoundReport()
@@ -246,22 +289,25 @@ class AnchorWorker:
 
     def _sign_queued(self, client: RegistryClient, report: RoundReport) -> None:
         jobs = db.session.scalars(
-            select(ChainJob).where(ChainJob.status == JobStatus.QUEUED).order_by(ChainJob.id)
+            select(ChainJob).where(ChainJob.status == JobStatus.QUEUED, _due(utcnow())).order_by(ChainJob.id)
         ).all()
         for job in jobs:
-            account = self.runtime.account(job.sender)
-            sender = db.session.get(Sender, job.sender)
-            if sender is None:
-                sender = Sender(address=job.sender, next_nonce=client.pending_nonce(job.sender))
-                db.session.add(sender)
             try:
+                account = self.runtime.account(job.sender)
+                sender = db.session.get(Sender, job.sender)
+                if sender is None:
+                    sender = Sender(address=job.sender, next_nonce=client.pending_nonce(job.sender))
+                    db.session.add(sender)
                 signed = handlers.sign(client, account, job, sender.next_nonce)
             except ChainUnavailableError:
                 raise
-            except Exception as exc:  # the node refused it in simulation: it would revert
+            except RegistryRevert as exc:  # the node refused it in simulation: it would revert
                 handlers.refused(job, exc, client)
                 report.failed += 1
                 db.session.commit()
+                continue
+            except Exception as exc:  # no key here, a node error: this job waits, the ones behind it go on
+                self._job_failed(job.id, exc, report, holds_nonce=False)
                 continue
             job.nonce = sender.next_nonce
             job.tx_hash = to_hex(bytes(signed.hash))
@@ -270,6 +316,7 @@ class AnchorWorker:
             sender.next_nonce += 1
             db.session.commit()  # written before it is sent: a crash now means rebroadcast, not loss
             report.signed += 1
+            crash_point("signed")
 
     def _broadcast(self, client: RegistryClient, report: RoundReport) -> None:
         jobs = db.session.scalars(
@@ -281,6 +328,8 @@ class AnchorWorker:
             self._send(client, job)
             report.sent += 1
         db.session.commit()
+        if jobs:
+            crash_point("sent")
 
     def _send(self, client: RegistryClient, job: ChainJob) -> None:
         assert job.raw_tx is not None
@@ -313,26 +362,69 @@ class AnchorWorker:
     # ------------------------------------------------------------------ confirmation
 
     def _confirm_in_flight(self, client: RegistryClient, report: RoundReport, rebroadcast: bool = True) -> None:
+        now = utcnow()
         jobs = db.session.scalars(
             select(ChainJob)
-            .where(ChainJob.status == JobStatus.SIGNED, ChainJob.attempts > 0)
+            .where(ChainJob.status == JobStatus.SIGNED, ChainJob.attempts > 0, _due(now))
             .order_by(ChainJob.sender, ChainJob.nonce)
         ).all()
-        now = utcnow()
         for job in jobs:
             assert job.tx_hash is not None
-            receipt = client.receipt(job.tx_hash)
-            if receipt is None:
-                if rebroadcast and now - job.updated_at > REBROADCAST_AFTER:
-                    self._send(client, job)
-                continue
-            if receipt.status:
-                handlers.confirmed(job, receipt, self._forget_settlements)
-                report.confirmed += 1
-            else:
-                handlers.refused(job, client.revert_reason(job.tx_hash), client)
-                report.failed += 1
-            db.session.commit()
+            mined = False
+            try:
+                receipt = client.receipt(job.tx_hash)
+                if receipt is None:
+                    if rebroadcast and now - job.updated_at > REBROADCAST_AFTER:
+                        self._send(client, job)
+                    continue
+                mined = True
+                if receipt.status:
+                    handlers.confirmed(job, receipt, self._forget_settlements)
+                    report.confirmed += 1
+                else:
+                    handlers.refused(job, client.revert_reason(job.tx_hash), client)
+                    report.failed += 1
+                db.session.commit()
+            except ChainUnavailableError:
+                raise
+            except Exception as exc:  # e.g. a node error reading the revert reason: the others go on
+                self._job_failed(job.id, exc, report, holds_nonce=not mined)
+
+    def _job_failed(self, job_id: int, exc: Exception, report: RoundReport, *, holds_nonce: bool) -> None:
+        """Count a failed round on the job and back off; set it aside once it failed too often and holds no nonce."""
+        db.session.rollback()
+        job = db.session.get(ChainJob, job_id)
+        if job is None:
+            return
+        job.failures = (job.failures or 0) + 1
+        job.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        interval = float(self.app.config["BILLCHAIN_ANCHOR_INTERVAL"])
+        job.retry_at = utcnow() + timedelta(seconds=min(interval * 2**job.failures, MAX_BACKOFF))
+        report.errors.append(f"job {job.id}: {job.last_error}")
+        if job.failures >= int(self.app.config["BILLCHAIN_JOB_MAX_FAILURES"]) and not holds_nonce:
+            job.status = JobStatus.DEAD
+            report.dead += 1
+            log.error("job %s (%s) set aside after %s failures: %s", job.id, job.function, job.failures, job.last_error)
+        else:
+            log.warning("job %s (%s) failed (%s so far): %s", job.id, job.function, job.failures, job.last_error)
+        db.session.commit()
+
+
+def _due(now: datetime) -> Any:
+    """Jobs not backing off after a failure."""
+    return or_(ChainJob.retry_at.is_(None), ChainJob.retry_at <= now)
+
+
+def crash_point(step: str) -> None:
+    """Test-only: `BILLCHAIN_TEST_CRASH_AFTER=signed|sent` ends the process right after that step's commit.
+
+    tests/app/test_faults.py kills a real `flask anchor-worker` at a chosen point this way, as a SIGKILL
+    would (no cleanup, no lease release). Unset, as in production, it does nothing.
+    """
+    if os.environ.get("BILLCHAIN_TEST_CRASH_AFTER") == step:
+        log.critical("BILLCHAIN_TEST_CRASH_AFTER=%s: exiting now (test-only crash point)", step)
+        logging.shutdown()
+        os._exit(137)
 
 
 def wait_for_job(app: Flask, job_id: int, timeout: float) -> ChainJob | None:
@@ -341,6 +433,7 @@ def wait_for_job(app: Flask, job_id: int, timeout: float) -> ChainJob | None:
     while True:
         db.session.expire_all()
         job = db.session.get(ChainJob, job_id)
+        # Not DEAD: a job set aside may be retried, so the caller answers "submitted" (202), not a verdict.
         if job is not None and job.status in (JobStatus.CONFIRMED, JobStatus.FAILED):
             return job
         if time.monotonic() >= deadline:

@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import threading
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import Flask, current_app
@@ -40,6 +41,7 @@ from openpyxl import load_workbook
 
 from app.bills.errors import BillValidationError
 from app.bills.model import Bill as DomainBill
+from app.bills.model import plain_quantity
 from app.bills.money import line_amount_fen, parse_yuan
 from app.extensions import db
 from app.models import ImportJob, ImportStatus, Organisation, audit, utcnow
@@ -64,6 +66,14 @@ COLUMNS: tuple[str, ...] = (
     "remarks",
 )
 REQUIRED = ("payer_name", "item1_code", "item1_name", "item1_unit", "item1_unit_price_yuan", "handler", "checker")
+MAX_ROWS = 10_000
+"""Default most bills in one file (BILLCHAIN_IMPORT_MAX_ROWS); more rows are refused, not read."""
+MAX_COLUMNS = len(COLUMNS) + 8
+"""Columns read per row: every known column plus a few blank or misplaced ones, never 16,384."""
+MAX_XLSX_UNPACKED = 200 * 2**20
+"""Most bytes an XLSX may unpack to (10,000 rows of 32 columns take about 30 MB of sheet XML)."""
+MAX_AMOUNT_TEXT = 24
+"""Longest amount text read: the largest amount (MAX_FEN) with grouping commas and spaces fits."""
 MAX_ERRORS = 200  # enough to fix a file; a wholly wrong file need not list 10,000 lines
 
 # A domain field path → the column that holds it, so errors point at the spreadsheet cell.
@@ -104,22 +114,30 @@ class ImportFileError(Exception):
 # ---------------------------------------------------------------- reading
 
 
-def read_rows(data: bytes, filename: str) -> list[tuple[int, dict[str, str]]]:
-    """(spreadsheet row number, {column: text}) for every non-empty row of a CSV or XLSX file."""
+def read_rows(data: bytes, filename: str, max_rows: int = MAX_ROWS) -> list[tuple[int, dict[str, str]]]:
+    """(spreadsheet row number, {column: text}) for every non-empty row of a CSV or XLSX file.
+
+    At most ``max_rows`` bills (plus the header) and MAX_COLUMNS columns are read, whatever the file
+    declares: an XLSX dimension tag of A1:XFD1048576 must not make us build 16k × 10^6 cells.
+    """
     if filename.lower().endswith(".xlsx") or data[:2] == b"PK":
-        table = _xlsx_table(data)
+        table = _xlsx_table(data, max_rows + 2)
     else:
         try:
             text = data.decode("utf-8-sig")  # Excel writes a BOM in "CSV UTF-8"
         except UnicodeDecodeError as exc:
             raise ImportFileError([f"the file is not UTF-8 text (save as 'CSV UTF-8'): {exc.reason}"]) from exc
-        table = list(csv.reader(io.StringIO(text)))
+        try:
+            reader = csv.reader(io.StringIO(text))
+            table = [row[:MAX_COLUMNS] for row in itertools.islice(reader, max_rows + 2)]
+        except csv.Error as exc:
+            raise ImportFileError([f"not a readable CSV file: {exc}"]) from exc
     if not table:
         raise ImportFileError(["the file is empty"])
     header = [h.strip().lower() for h in table[0]]
     unknown = [h for h in header if h and h not in COLUMNS]
     missing = [c for c in REQUIRED if c not in header]
-    problems = [f"row 1, column {h}: unknown column" for h in unknown]
+    problems = [f"row 1, column {h[:40]}: unknown column" for h in unknown]
     problems += [f"row 1: column {c} is missing" for c in missing]
     if problems:
         raise ImportFileError(problems)
@@ -128,17 +146,30 @@ def read_rows(data: bytes, filename: str) -> list[tuple[int, dict[str, str]]]:
         values = {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header) if h}
         if any(values.values()):
             rows.append((number, values))
+    if len(rows) > max_rows:
+        raise ImportFileError([f"at most {max_rows} bills in one file (BILLCHAIN_IMPORT_MAX_ROWS): split it"])
     return rows
 
 
-def _xlsx_table(data: bytes) -> list[list[str]]:
+def _xlsx_table(data: bytes, max_row: int) -> list[list[str]]:
+    """The first sheet's first ``max_row`` rows and MAX_COLUMNS columns, never trusting its dimension tag."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ImportFileError([f"not a readable XLSX file: {exc}"]) from exc
+    if unpacked > MAX_XLSX_UNPACKED:
+        raise ImportFileError(
+            [f"the XLSX file unpacks to {unpacked // 2**20} MB; at most {MAX_XLSX_UNPACKED // 2**20} MB is read"]
+        )
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        sheet = book.worksheets[0]
+        rows = sheet.iter_rows(min_row=1, max_row=max_row, min_col=1, max_col=MAX_COLUMNS, values_only=True)
+        table = [[_cell_text(v) for v in row] for row in rows]
+        book.close()
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise ImportFileError([f"not a readable XLSX file: {exc}"]) from exc
-    sheet = book.worksheets[0]
-    table = [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-    book.close()
     return table
 
 
@@ -162,6 +193,9 @@ def row_payload(number: int, row: dict[str, str]) -> tuple[dict[str, Any], list[
         text = row.get(column, "")
         if not text:
             return None
+        if len(text) > MAX_AMOUNT_TEXT:  # 100 亿元 is "10,000,000,000.00"; a 100,000-digit cell costs 0.3 s
+            errors.append(RowError(number, column, f"not an amount in yuan: {len(text)} characters"))
+            return None
         try:
             return parse_yuan(text)
         except ValueError as exc:
@@ -180,14 +214,14 @@ def row_payload(number: int, row: dict[str, str]) -> tuple[dict[str, Any], list[
             if n == 2 and not row.get(cols[f]):
                 errors.append(RowError(number, cols[f], "required when a second item is given"))
         quantity_text = row.get(cols["quantity"]) or "1"
-        try:
-            quantity = Decimal(quantity_text)
-        except InvalidOperation:
-            errors.append(RowError(number, cols["quantity"], f"not a number: {quantity_text!r}"))
-            quantity = Decimal(1)
+        quantity = plain_quantity(quantity_text)  # a pattern first: Decimal("1E+999000") × price takes minutes
+        if quantity is None:
+            errors.append(
+                RowError(number, cols["quantity"], f"not a plain decimal such as 2 or 1.5: {quantity_text[:40]!r}")
+            )
         price = yuan(cols["unit_price_yuan"])
         amount = yuan(cols["amount_yuan"])
-        if amount is None and price is not None and quantity.is_finite():
+        if amount is None and price is not None and quantity is not None:
             amount = line_amount_fen(quantity, price)
         items.append(
             {
@@ -286,7 +320,7 @@ def run_job(job_id: int, data: bytes, progress: Callable[[int, int], None] | Non
     org = db.session.get(Organisation, job.organisation_id)
     assert org is not None
     try:
-        rows = read_rows(data, job.filename)
+        rows = read_rows(data, job.filename, int(current_app.config["BILLCHAIN_IMPORT_MAX_ROWS"]))
         job.total = len(rows)
         db.session.commit()
         payloads, errors = validate_rows(org, rows)

@@ -27,6 +27,7 @@ from app.models import (
 )
 from app.runtime import runtime
 from app.services.billfiles import chain_domain
+from app.services.delivery import queue_deliveries, wake_delivery
 from app.services.errors import Conflict, Invalid, NotAllowed, TooLarge
 
 
@@ -105,6 +106,7 @@ def issue_bills(org: Organisation, payloads: list[dict[str, Any]], actor: str, *
         )
     try:
         db.session.execute(insert(Bill), rows)
+        queue_deliveries(rows)  # rows only: the delivery worker sends them, issuing never waits for a gateway
         audit(actor, "bills.issued", rows[0]["id"] if len(rows) == 1 else None, org.id, count=len(rows))
         db.session.commit()
     except IntegrityError as exc:
@@ -114,6 +116,7 @@ def issue_bills(org: Organisation, payloads: list[dict[str, Any]], actor: str, *
         ) from exc
     if wake:
         runtime().wake_worker()
+        wake_delivery()
     return [Bill(**row) for row in rows]  # transient views for the answer; the rows are stored
 
 

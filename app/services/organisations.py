@@ -20,9 +20,11 @@ from app.models import (
     OrgStatus,
     User,
     audit,
+    utcnow,
 )
 from app.runtime import runtime
-from app.services.errors import Conflict, Invalid
+from app.services.errors import Conflict, Invalid, not_found
+from app.services.sealing import ensure_seal_key
 
 
 @dataclass
@@ -57,6 +59,8 @@ def onboard_organisation(
     org = Organisation(name=name.strip(), credit_code=credit_code, kind=kind, address=address)
     db.session.add(org)
     db.session.flush()
+    if kind == OrgKind.ISSUER:
+        ensure_seal_key(org, commit=False)  # its SM2 seal key, beside the chain key, published with the org
     admin = finance_organisation()
     if current_app.config["BILLCHAIN_FUND_WEI"] and _gas_is_paid():
         db.session.add(
@@ -90,17 +94,35 @@ def onboard_organisation(
 
 
 def revoke_organisation(org: Organisation, actor: str) -> ChainJob:
+    """Revoke at once here (status `revoking`: no issuing, claiming, voiding, token or login), then on chain.
+
+    The chain's confirmation turns it `revoked`; until then the app already refuses it everywhere.
+    """
     if org.kind == OrgKind.FINANCE:
         raise Invalid("invalid_kind", "The finance department cannot be revoked.", "organisation")
-    if org.status == OrgStatus.REVOKED:
+    if OrgStatus(org.status).revoked:
         raise Conflict("organisation_revoked", "This organisation is already revoked.")
     admin = finance_organisation()
     job = ChainJob(sender=admin.address, function=JobKind.REVOKE, args=[org.address], organisation_id=org.id)
     db.session.add(job)
+    org.status = OrgStatus.REVOKING
     audit(actor, "organisation.revoke_requested", str(org.id), org.id)
     db.session.commit()
     runtime().wake_worker()
     return job
+
+
+def revoke_token(token_id: int, actor: str) -> ApiToken:
+    """Revoke one API token (a leaked key of one system), leaving the organisation and its other tokens alone."""
+    token = db.session.get(ApiToken, token_id)
+    if token is None:
+        raise not_found("token")
+    if token.revoked_at is not None:
+        raise Conflict("token_revoked", f"The token {token.prefix}… is already revoked.")
+    token.revoked_at = utcnow()
+    audit(actor, "token.revoked", str(token.organisation_id), token.organisation_id, prefix=token.prefix)
+    db.session.commit()
+    return token
 
 
 def validate_credit_code(code: str) -> str | None:

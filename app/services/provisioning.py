@@ -20,8 +20,8 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 def upgrade_database() -> None:
     """Apply the Alembic migrations (creates the schema on a new database).
 
-    "heads": work developed side by side may add revisions on parallel branches; all of them apply
-    (a merge revision joins them again when they land).
+    "heads", not "head": work developed side by side adds revisions on parallel branches, and all of
+    them apply even before a merge revision joins them again.
     """
     upgrade(directory=str(MIGRATIONS), revision="heads")
 

@@ -1,8 +1,9 @@
 """What the finance department oversees: issued, claimed and voided per organisation and day, and a
 reconciliation of this database against the chain's own events.
 
-Days are UTC calendar days. Aggregation runs in Python over one window of rows (default 30 days), the
-same code on SQLite and PostgreSQL; at larger scale it belongs in SQL with a date column.
+Days are UTC calendar days, over a period of at most BILLCHAIN_REPORT_MAX_DAYS. Aggregation runs in Python
+over the period's rows (the same code on SQLite and PostgreSQL, whose date functions differ); at larger
+scale it belongs in SQL with a date column.
 """
 
 from __future__ import annotations
@@ -37,14 +38,48 @@ class OrgFigures:
     days: dict[date, DayFigures] = field(default_factory=lambda: defaultdict(DayFigures))
 
 
+@dataclass
+class ClaimantFigures:
+    """A reimbursing unit's claims per UTC day: how many bills it reimbursed and their amount (fen)."""
+
+    organisation: Organisation
+    days: dict[date, DayFigures] = field(default_factory=lambda: defaultdict(DayFigures))
+
+
+@dataclass(frozen=True)
+class Period:
+    """UTC calendar days `start`..`end`, both included."""
+
+    start: date
+    end: date
+
+    @classmethod
+    def last(cls, days: int, today: date | None = None) -> Period:
+        end = today or datetime.now(UTC).date()
+        return cls(end - timedelta(days=days - 1), end)
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+    @property
+    def since(self) -> datetime:
+        return datetime.combine(self.start, time.min, tzinfo=UTC)
+
+    @property
+    def until(self) -> datetime:
+        """The first moment after the period."""
+        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC)
+
+
 def _window(days: int) -> datetime:
-    today = datetime.now(UTC).date()
-    return datetime.combine(today - timedelta(days=days - 1), time.min, tzinfo=UTC)
+    return Period.last(days).since
 
 
-def figures(days: int = 30) -> list[OrgFigures]:
+def figures(days: int = 30, period: Period | None = None) -> list[OrgFigures]:
     """Per issuing organisation and UTC day: bills issued, claimed, voided (counts and fen); pending now."""
-    since = _window(days)
+    period = period or Period.last(days)
+    since, until = period.since, period.until
     orgs = {
         o.id: OrgFigures(o)
         for o in db.session.scalars(
@@ -60,18 +95,18 @@ def figures(days: int = 30) -> list[OrgFigures]:
             orgs[org_id].pending = count
     rows = db.session.execute(
         select(Bill.organisation_id, Bill.issued_at, Bill.total_fen, Bill.status, Bill.settled_at).where(
-            (Bill.issued_at >= since) | (Bill.settled_at >= since)
+            Bill.issued_at.between(since, until) | Bill.settled_at.between(since, until)
         )
     )
     for org_id, issued_at, total, status, settled_at in rows:
         org = orgs.get(org_id)
         if org is None:
             continue
-        if issued_at >= since:
+        if since <= issued_at < until:
             day = org.days[issued_at.date()]
             day.issued += 1
             day.issued_fen += total
-        if settled_at is not None and settled_at >= since and status in (BillStatus.CLAIMED, BillStatus.VOIDED):
+        if settled_at is not None and since <= settled_at < until and status in (BillStatus.CLAIMED, BillStatus.VOIDED):
             day = org.days[settled_at.date()]
             if status == BillStatus.CLAIMED:
                 day.claimed += 1
@@ -79,6 +114,29 @@ def figures(days: int = 30) -> list[OrgFigures]:
             else:
                 day.voided += 1
                 day.voided_fen += total
+    return list(orgs.values())
+
+
+def claimant_figures(period: Period) -> list[ClaimantFigures]:
+    """Per reimbursing unit and UTC day of the claim: bills it reimbursed and their amount."""
+    orgs = {
+        o.id: ClaimantFigures(o)
+        for o in db.session.scalars(
+            select(Organisation).where(Organisation.kind == OrgKind.CLAIMANT).order_by(Organisation.name)
+        )
+    }
+    rows = db.session.execute(
+        select(Bill.settled_by_org_id, Bill.settled_at, Bill.total_fen).where(
+            Bill.status == BillStatus.CLAIMED, Bill.settled_at >= period.since, Bill.settled_at < period.until
+        )
+    )
+    for org_id, settled_at, total in rows:
+        org = orgs.get(org_id) if org_id is not None else None
+        if org is None or settled_at is None:
+            continue
+        day = org.days[settled_at.date()]
+        day.claimed += 1
+        day.claimed_fen += total
     return list(orgs.values())
 
 

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 
 from app.bills.times import parse_utc_iso, utc_iso
 from app.extensions import db
-from app.models import AuditEntry, Bill, ChainEvent, audit
+from app.models import AuditEntry, Bill, ChainEvent, Delivery, DeliveryStatus, VerificationCount, audit, utcnow
+from app.services.verification import upsert_verification_counts
 
 BILL_EVENTS = ("BillClaimed", "BillVoided")
 
@@ -28,7 +29,19 @@ def record_verification(bill_id: str) -> None:
     bill = db.session.get(Bill, bill_id)
     if bill is None:
         return
-    audit("public", "bill.verified", bill.id, bill.organisation_id)
+    now = utcnow()
+    upsert_verification_counts(
+        [
+            {
+                "bill_id": bill.id,
+                "day": now.date().isoformat(),
+                "organisation_id": bill.organisation_id,
+                "count": 1,
+                "first_at": now,
+                "last_at": now,
+            }
+        ]
+    )
     db.session.commit()
 
 
@@ -72,14 +85,37 @@ def timeline(bill: Bill) -> list[dict[str, Any]]:
     )
     if delivered is not None:
         steps.append({"event": "delivered", "at": utc_iso(delivered), "source": "platform"})
-    count, first, last = db.session.execute(
-        select(func.count(AuditEntry.id), func.min(AuditEntry.at), func.max(AuditEntry.at)).where(
-            AuditEntry.action == "bill.verified", AuditEntry.target == bill.id
+    for sent in db.session.scalars(
+        select(Delivery)
+        .where(Delivery.bill_id == bill.id, Delivery.status == DeliveryStatus.SENT)
+        .order_by(Delivery.sent_at)
+    ):  # one step per channel the bill reached the payer by (e-mail, text message)
+        steps.append(
+            {
+                "event": "delivered",
+                "at": utc_iso(sent.sent_at),
+                "source": "platform",
+                "channel": sent.channel,
+                "to": sent.destination,
+                "attempts": sent.attempts,
+            }
         )
+    count, first, last = db.session.execute(
+        select(
+            func.coalesce(func.sum(VerificationCount.count), 0),
+            func.min(VerificationCount.first_at),
+            func.max(VerificationCount.last_at),
+        ).where(VerificationCount.bill_id == bill.id)
     ).one()
     if count:
         steps.append(
-            {"event": "verified", "at": utc_iso(first), "last_at": utc_iso(last), "count": count, "source": "platform"}
+            {
+                "event": "verified",
+                "at": utc_iso(first),
+                "last_at": utc_iso(last),
+                "count": int(count),  # PostgreSQL's sum of a bigint is a numeric
+                "source": "platform",
+            }
         )
     for event in chain:
         if event.name == "BillClaimed":

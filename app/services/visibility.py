@@ -1,7 +1,10 @@
 """Who sees which bill, and masked how: one rule for the API, the pages, the wallet and every download.
 
 - The issuing organisation sees its own bills in full and downloads their bill files.
-- The payer, in their wallet, sees their own bills in full and downloads their files.
+- The payer, in their wallet, sees in full (and downloads) the bills whose recorded contact the wallet has
+  proven: a bill is theirs if its payer key is one the wallet opened AND its phone or e-mail is one the
+  wallet received a one-time code at. Proving one contact never opens bills under the same ID number that
+  carry another contact; bills with neither an ID number nor a contact are in no wallet.
 - Reimbursing units and the finance department see any bill as printed (payer ID masked, contact and
   salt left out) and never download the bill file, which holds the payer's full ID, phone and salt.
 - Anyone else, and an issuer asking for another issuer's bill, is told there is no such bill (404, not
@@ -10,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +32,8 @@ class Viewer:
     """Who is looking: an organisation (web login or API token) or a payer in their wallet (payer key)."""
 
     organisation: Organisation | None = None
-    payer_key: str | None = None
+    # A payer in their wallet: the (payer key, normalised contact) pairs it proved with one-time codes.
+    proven_contacts: frozenset[tuple[str, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -69,8 +74,8 @@ def bill_access(bill_id: str, viewer: Viewer) -> BillAccess:
     bill = db.session.get(Bill, bill_id)
     if bill is None:
         raise not_found()
-    if viewer.payer_key is not None:
-        if bill.id in {b.id for b in wallet_bills(viewer.payer_key)}:
+    if viewer.proven_contacts is not None:
+        if bill.id in {b.id for b in wallet_bills(viewer.proven_contacts)}:
             return BillAccess(bill, masked=False)
         raise not_found()
     org = viewer.organisation
@@ -85,14 +90,44 @@ def bill_access(bill_id: str, viewer: Viewer) -> BillAccess:
     raise not_found()
 
 
-def wallet_bills(payer_key: str) -> list[Bill]:
-    """A payer's bills: those issued to them here, and those they added from a file or photo."""
-    own = list(db.session.scalars(select(Bill).where(Bill.payer_key == payer_key).order_by(Bill.issued_at.desc())))
-    added_ids = [e.bill_id for e in db.session.scalars(select(WalletEntry).where(WalletEntry.payer_key == payer_key))]
+def normalise_contact(text: str) -> str:
+    """Phones without spaces or dashes, e-mails in lower case: how the two sides are compared."""
+    text = text.strip()
+    return text.lower() if "@" in text else re.sub(r"[\s-]", "", text)
+
+
+def document_contacts(document: dict[str, Any]) -> set[str]:
+    """The normalised phone and e-mail recorded on a bill (none: the bill is in no wallet)."""
+    on_bill = document.get("contact") or {}
+    return {normalise_contact(str(v)) for v in on_bill.values() if v} if isinstance(on_bill, dict) else set()
+
+
+def wallet_visible(bill: Bill, proven: frozenset[tuple[str, str]]) -> bool:
+    """The one wallet rule: the bill's payer key with one of the bill's own contacts was proven."""
+    return any((bill.payer_key, contact) in proven for contact in document_contacts(bill.document))
+
+
+def wallet_entries(proven: frozenset[tuple[str, str]]) -> list[WalletEntry]:
+    """Bills added from a file or photo, kept for the (payer key, contact) that was proven when adding them."""
+    keys = {key for key, _ in proven}
+    if not keys:
+        return []
+    entries = db.session.scalars(
+        select(WalletEntry).where(WalletEntry.payer_key.in_(keys)).order_by(WalletEntry.added_at.desc())
+    )
+    return [e for e in entries if e.contact is not None and (e.payer_key, e.contact) in proven]
+
+
+def wallet_bills(proven: frozenset[tuple[str, str]]) -> list[Bill]:
+    """A payer's bills: those issued here to a proven payer key and contact, and those added under one."""
+    keys = {key for key, _ in proven}
+    if not keys:
+        return []
+    candidates = db.session.scalars(select(Bill).where(Bill.payer_key.in_(keys)).order_by(Bill.issued_at.desc()))
+    own = [b for b in candidates if wallet_visible(b, proven)]
     seen = {b.id for b in own}
-    extra = [
-        b for b in db.session.scalars(select(Bill).where(Bill.id.in_([i for i in added_ids if i]))) if b.id not in seen
-    ]
+    added_ids = [e.bill_id for e in wallet_entries(proven) if e.bill_id and e.bill_id not in seen]
+    extra = list(db.session.scalars(select(Bill).where(Bill.id.in_(added_ids)))) if added_ids else []
     return own + extra
 
 

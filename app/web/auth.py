@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length
@@ -19,6 +21,7 @@ from wtforms.validators import DataRequired, Length
 from app.extensions import db, limiter, login_manager
 from app.models import OrgStatus, User
 from app.services.errors import NotAllowed
+from app.web.security import safe_next
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,7 +30,17 @@ bp = Blueprint("auth", __name__)
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+    """Checked on every request: the session of a user whose organisation is revoked (or revoking) ends."""
+    user = db.session.get(User, int(user_id))
+    if user is None or OrgStatus(user.organisation.status).revoked:
+        return None
+    return user
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash made like every user's (werkzeug's default method), of a password nobody has."""
+    return generate_password_hash(secrets.token_urlsafe(16))
 
 
 class LoginForm(FlaskForm):
@@ -42,17 +55,17 @@ def login() -> str | Response:
     form = LoginForm()
     if form.validate_on_submit():
         user = db.session.scalar(select(User).where(User.username == form.username.data))
+        if user is None:
+            # The same hash work as for a real user, so the answer's timing does not tell who exists.
+            check_password_hash(_dummy_hash(), form.password.data or "")
         if user is None or not user.check_password(form.password.data or ""):
             form.password.errors.append(str(_l("Wrong username or password.")))
         elif user.organisation.status == OrgStatus.REVOKED:
             form.username.errors.append(str(_l("This organisation has been revoked.")))
         else:
             login_user(user)
-            target = request.args.get("next", "")
             # Only local paths: an open redirect would hand the session to another site.
-            if not target or urlsplit(target).netloc or not target.startswith("/"):
-                target = url_for("web.home")
-            return redirect(target)
+            return redirect(safe_next(request.args.get("next"), url_for("web.home")))
     return render_template("auth/login.html", form=form)
 
 
@@ -74,7 +87,7 @@ def role_required(*kinds: str) -> Callable[[F], F]:
             org = current_user.organisation
             if org.kind not in kinds:
                 raise NotAllowed("forbidden", str(_l("Your organisation may not do this.")))
-            if org.status == OrgStatus.REVOKED:
+            if OrgStatus(org.status).revoked:
                 raise NotAllowed("organisation_revoked", str(_l("Your organisation has been revoked.")))
             return view(*args, **kwargs)
 

@@ -17,7 +17,13 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
-from app.bills.errors import BillValidationError, ChainUnavailableError, QRNotFoundError, VerifyURLError
+from app.bills.errors import (
+    BillValidationError,
+    ChainUnavailableError,
+    PhotoTooLargeError,
+    QRNotFoundError,
+    VerifyURLError,
+)
 from app.extensions import db
 from app.runtime import SigningKeyUnavailableError
 from app.services.errors import (
@@ -107,6 +113,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(QRNotFoundError)
     def _no_qr(err: QRNotFoundError) -> Any:
         return respond(Answer(422, "qr_not_found", str(err), "photo"))
+
+    @app.errorhandler(PhotoTooLargeError)
+    def _photo_too_large(err: PhotoTooLargeError) -> Any:
+        return respond(Answer(413, "photo_too_large", str(err), "photo"))
 
     @app.errorhandler(ChainUnavailableError)
     def _chain_down(err: ChainUnavailableError) -> Any:

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 
 from app.bills import messages
 from app.bills.model import BillType
+from app.web.security import safe_next
 
 bp = Blueprint("i18n", __name__)
 
@@ -130,10 +131,7 @@ def pdf_labels(bill_type: str) -> dict[str, str]:
 @bp.route("/lang/<code>")
 def switch(code: str) -> Response:
     """Remember the chosen language in a cookie, then go back to a local page (never off-site)."""
-    target = request.args.get("next", "") or "/"
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        target = "/"
-    response = redirect(target)
+    response = redirect(safe_next(request.args.get("next"), "/"))
     if code in LANGUAGES:
         response.set_cookie("lang", code, max_age=COOKIE_AGE, samesite="Lax", httponly=True)
     return response

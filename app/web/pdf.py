@@ -19,6 +19,7 @@ from PIL import Image
 
 from app.bills.money import fen_to_capital, format_fen
 from app.bills.qr import render_png
+from app.bills.times import beijing, parse_utc_iso
 from app.models import Bill
 from app.services.errors import Unavailable
 from app.web import i18n
@@ -91,7 +92,7 @@ def bill_pdf(document: Mapping[str, Any], verify_url: str, labels: Mapping[str, 
         (labels["bill_code"], str(document.get("bill_code", ""))),
         (labels["bill_number"], str(document.get("bill_number", ""))),
         (labels["check_code"], str(document.get("check_code", ""))),
-        (labels["issued_at"], str(document.get("issued_at", ""))),
+        (labels["issued_at"], _beijing_text(document.get("issued_at"))),
     ]
     half = text_width / 2
     for index, (label, value) in enumerate(meta):
@@ -156,6 +157,16 @@ def bill_pdf(document: Mapping[str, Any], verify_url: str, labels: Mapping[str, 
     pdf.ln(2)
     pdf.multi_cell(width, 4.5, f"{labels['verify_hint']} {verify_url}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     return bytes(pdf.output())
+
+
+def _beijing_text(value: Any) -> str:
+    """The document's UTC ISO 8601 time as Beijing time, as the page and the print show it."""
+    if not value:
+        return ""
+    try:
+        return beijing(parse_utc_iso(str(value)))
+    except ValueError:
+        return str(value)
 
 
 def _fit(pdf: FPDF, text: str, width: float) -> str:

@@ -10,7 +10,7 @@ from flask_babel import get_locale
 from flask_login import current_user
 
 from app.bills.money import fen_to_capital, format_fen
-from app.bills.times import beijing
+from app.bills.times import beijing, parse_utc_iso
 from app.runtime import runtime
 from app.web.i18n import bill_type_label
 
@@ -25,7 +25,15 @@ def init_app(app: Flask) -> None:
         return fen_to_capital(int(fen or 0))
 
     @app.template_filter("beijing")
-    def beijing_filter(moment: datetime | None) -> str:
+    def beijing_filter(moment: datetime | str | None) -> str:
+        """A datetime, or the UTC ISO 8601 text of documents and status dicts, as Beijing time for people."""
+        if isinstance(moment, str):
+            if not moment:
+                return ""
+            try:
+                return beijing(parse_utc_iso(moment))
+            except ValueError:
+                return moment  # not a time we wrote: show it as it is rather than fail the page
         return beijing(moment)
 
     @app.template_global()

@@ -78,6 +78,8 @@ def make_config(anvil: AnvilNode, deployment: Deployment, database_url: str, tmp
         "TESTING": True,
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_ENABLED": False,
+        # One process per test: per-process counting keeps tests apart (test_rate_limits uses Redis itself).
+        "BILLCHAIN_RATELIMIT_STORAGE_URL": "memory://",
         "BILLCHAIN_DATABASE_URL": database_url,
         "BILLCHAIN_RPC_URL": anvil.rpc_url,
         "BILLCHAIN_REGISTRY": deployment.address,

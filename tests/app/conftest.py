@@ -8,6 +8,7 @@ keys and nothing on the shared chain collides.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,7 +28,12 @@ from app.services.provisioning import ensure_finance, upgrade_database
 from dev import devchain
 from dev.devchain import AnvilNode
 
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# The tests never read a developer's instance folder (make run writes instance/billchain.env there,
+# which the app would read as a settings layer): each session gets an empty one of its own.
+os.environ["BILLCHAIN_INSTANCE_PATH"] = tempfile.mkdtemp(prefix="billchain-test-instance-")
+
+# tools/with-postgres.sh exports a throwaway cluster's URL; else the machine's server on 5432.
+POSTGRES_URL = os.environ.get("BILLCHAIN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,11 @@ def _numbers(section: dict[str, object], keys: tuple[str, ...]) -> None:
 
 def test_tiny_bench_writes_every_section_with_numbers(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, "-m", "bench", "--tiny", "--out", str(out)], cwd=REPO, check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "bench", "--tiny", "--out", str(out)], cwd=REPO, check=True, timeout=600)
     results = json.loads(out.read_text())
-    assert {"machine", "gas", "domain", "e2e", "imports", "setup", "targets"} <= set(results)
+    assert {"machine", "gas", "domain", "e2e", "imports", "setup", "schema_fuzz", "soak", "timeouts", "targets"} <= set(
+        results
+    )
     assert results["imports"]["sqlite"]["rows"] == results["imports"]["postgresql"]["rows"] > 0
     _numbers(results["machine"], ("nproc",))
     _numbers(
@@ -32,4 +34,17 @@ def test_tiny_bench_writes_every_section_with_numbers(tmp_path: Path) -> None:
         _numbers(issued, ("bills", "bills_per_s", "latency_p50_s", "latency_p99_s"))
         for kind in ("get_v", "post_verify_file"):
             _numbers(results["e2e"][database]["verification"][kind], ("requests_per_s", "p50_ms", "p99_ms"))
+    fuzz = results["schema_fuzz"]  # a few dozen generated API cases, every role: none may fail
+    assert fuzz["cases"] >= 40 and fuzz["server_errors"] == 0 and fuzz["failures"] == 0, fuzz["examples"]
+    soak = results["soak"]  # a few seconds of mixed issue / verify / claim load
+    assert soak["requests"] > 0 and soak["errors"] == 0
+    assert soak["minutes"] and all(m["p99_ms"] >= m["p50_ms"] for m in soak["minutes"])
+    _numbers(results["timeouts"], ("receipt_timeout_0_3_s", "killed_node_s", "hung_node_timeout_0_5_s"))
+    side = results["e2e"]["side_by_side"]
+    _numbers(side["bare_flask"], ("requests_per_s", "p99_ms"))
+    _numbers(side["anvil_eth_call_verify"], ("requests_per_s", "p99_ms"))
+    for database in ("sqlite", "postgresql"):
+        verified = results["e2e"][database]["verification"]
+        assert verified["freshness"]["without_block"] == 0  # every answer names its block
+        _numbers(verified["tally"], ("first_hand_rows", "first_hand_bytes"))
     assert all(isinstance(t["pass"], bool) for t in results["targets"])

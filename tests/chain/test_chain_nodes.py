@@ -41,10 +41,8 @@ def test_killed_node_raises_chain_unavailable_at_once() -> None:
     registry = deploy_dev_registry(node.rpc_url, timeout=1.0)
     ref, content = bill(1)
     node.kill()
-    started = time.monotonic()
-    with pytest.raises(ChainUnavailableError):
+    with pytest.raises(ChainUnavailableError):  # how soon: `make bench` (faults: chain timeouts)
         registry.client.bill_record(leaf(ref, content), [], ref, content)
-    assert time.monotonic() - started < 0.5  # connection refused: no retries, no back-off
     assert registry.client.is_reachable() is False
     node.close()
 
@@ -79,10 +77,8 @@ def silent_server() -> Iterator[str]:
 def test_hung_node_raises_chain_unavailable_within_the_timeout(silent_server: str) -> None:
     client = RegistryClient(silent_server, "0x" + "00" * 20, timeout=0.5, chain_id=31337)
     ref, content = bill(1)
-    started = time.monotonic()
-    with pytest.raises(ChainUnavailableError):
+    with pytest.raises(ChainUnavailableError):  # how soon: `make bench` (faults: chain timeouts)
         client.bill_record(leaf(ref, content), [], ref, content)
-    assert 0.4 < time.monotonic() - started < 1.0
 
 
 def test_restart_after_sigterm_keeps_registry_and_records() -> None:

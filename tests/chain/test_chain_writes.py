@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from chainkit import CLAIM_REF, bill, leaf
 from eth_account.signers.local import LocalAccount
@@ -160,7 +158,5 @@ def test_wait_for_receipt_times_out_when_nothing_is_mined(unmined_registry: DevR
     client, issuer = unmined_registry.client, unmined_registry.issuer
     signed = client.build_and_sign(issuer, "anchor", [b"\x0e" * 32], client.pending_nonce(issuer.address))
     client.send_raw(signed)
-    started = time.monotonic()
-    with pytest.raises(TransactionTimeout):
+    with pytest.raises(TransactionTimeout):  # how soon: `make bench` (faults: chain timeouts)
         client.wait_for_receipt(signed.hash, timeout=0.3)
-    assert time.monotonic() - started < 1.0

@@ -17,7 +17,7 @@ from app.services.errors import (
     ServiceError,
     not_found,
 )
-from app.services.organisations import onboard_organisation, revoke_organisation
+from app.services.organisations import onboard_organisation, revoke_organisation, revoke_token
 from app.web.admin.forms import ActionForm, OnboardForm
 from app.web.auth import role_required
 
@@ -93,7 +93,18 @@ def revoke(org_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         raise Malformed("invalid_form", "The form expired; try again.")
     revoke_organisation(org, actor=f"user:{current_user.username}")
-    flash(_("Revocation of %(name)s submitted to the chain.", name=org.name))
+    flash(_("Revocation of %(name)s submitted to the chain.", name=org.name))  # refused here from now on
+    return redirect(url_for("admin.orgs"))
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@role_required(OrgKind.FINANCE)
+def revoke_api_token(token_id: int) -> Response:
+    """One leaked token, revoked on its own: the organisation and its other tokens keep working."""
+    if not ActionForm().validate_on_submit():
+        raise Malformed("invalid_form", "The form expired; try again.")
+    token = revoke_token(token_id, actor=f"user:{current_user.username}")
+    flash(_("The API token %(prefix)s… is revoked.", prefix=token.prefix))
     return redirect(url_for("admin.orgs"))
 
 

@@ -10,6 +10,7 @@ from flask_wtf.file import FileField
 from wtforms import StringField
 
 from app.services.errors import Malformed
+from app.services.sealing import is_ofd
 
 
 class VerifyForm(FlaskForm):
@@ -24,7 +25,14 @@ def read_source(form: VerifyForm) -> Any:
     if form.photo.data:
         source = form.photo.data.read()
     elif form.bill_file.data:
-        source = form.bill_file.data.read().decode("utf-8", errors="replace")
+        upload = form.bill_file.data
+        raw = upload.read()
+        if is_ofd(raw):
+            source = raw  # an OFD package: bytes, its seal is checked before the bill file inside
+        elif (upload.filename or "").lower().endswith(".ofd") and raw:
+            raise Malformed("invalid_ofd", "This .ofd file is not an OFD package (an OFD is a zip file).", "bill_file")
+        else:
+            source = raw.decode("utf-8", errors="replace")
     elif form.url.data:
         source = form.url.data.strip()
     if not source:

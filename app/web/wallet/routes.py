@@ -1,123 +1,53 @@
-"""`/wallet`: bills of one payer across all issuers, opened with a one-time code to the phone or e-mail on them.
+"""`/wallet`: a payer's bills across all issuers, opened with one-time codes to the contacts on them.
 
-No SMS gateway here: the code is written to the "billchain.otp" log (and, when TESTING, to
-app.extensions["wallet_outbox"]). Only a keyed hash of each code is stored; a code lives 10 minutes
-and takes 5 tries. The session then holds the payer key, never the ID number itself.
+The rules (codes, caps, proven contacts, idle expiry) are in app.services.wallet; which bills a wallet
+shows is app.services.visibility's one rule. The session cookie holds only opaque random tokens.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import logging
-import re
-import secrets
-from datetime import timedelta
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
-from sqlalchemy import select, update
 from werkzeug.wrappers import Response
 
 from app.bills.errors import BillError
-from app.bills.hexstr import to_hex
 from app.bills.money import format_fen
 from app.bills.qr import render_svg
 from app.extensions import db, limiter
-from app.models import Bill, WalletCode, WalletEntry, rows_changed, utcnow
+from app.services import wallet as wallets
 from app.services.billfiles import bill_file, bill_verify_url
-from app.services.issuing import payer_key
+from app.services.sealing import bill_ofd
 from app.services.timeline import record_delivery
 from app.services.verification import stored_bill, verify_any
-from app.services.visibility import BillAccess, Viewer, bill_access, wallet_bills
+from app.services.visibility import BillAccess, Viewer, bill_access, normalise_contact
 from app.web import i18n
 from app.web.pdf import pdf_download
 from app.web.wallet.forms import AddBillForm, CodeForm, IdentifyForm
 
+__all__ = ["bp", "normalise_contact"]
+
 bp = Blueprint("wallet", __name__, url_prefix="/wallet")
-otp_log = logging.getLogger("billchain.otp")
-
-CODE_TTL = timedelta(minutes=10)
-MAX_ATTEMPTS = 5
-SESSION_KEY = "wallet_payer_key"
-PENDING_KEY = "wallet_code_id"
+SESSION_KEY = "wallet_session"
+PENDING_KEY = "wallet_pending"
 
 
-def normalise_contact(text: str) -> str:
-    """Phones without spaces or dashes, e-mails in lower case: how the two sides are compared."""
-    text = text.strip()
-    return text.lower() if "@" in text else re.sub(r"[\s-]", "", text)
-
-
-def _code_hash(code: str) -> str:
-    secret = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(secret, b"wallet-otp:" + code.encode(), hashlib.sha256).hexdigest()
-
-
-def matching_payer_key(identity: str, contact: str) -> str | None:
-    """The payer key whose bills carry this contact, trying the text as ID number and as name."""
-    wanted = normalise_contact(contact)
-    keys = {payer_key(identity, ""), payer_key(None, identity)}
-    for bill in db.session.scalars(select(Bill).where(Bill.payer_key.in_(keys))):
-        on_bill = bill.document.get("contact") or {}
-        if wanted in {normalise_contact(v) for v in on_bill.values() if v}:
-            return bill.payer_key
-    return None
-
-
-def send_code(key: str, contact: str) -> WalletCode:
-    """Make a code, store its hash, "send" it (the log; the test outbox when TESTING)."""
-    code = f"{secrets.randbelow(10**6):06d}"
-    row = WalletCode(
-        payer_key=key, contact=normalise_contact(contact), code_hash=_code_hash(code), expires_at=utcnow() + CODE_TTL
-    )
-    db.session.add(row)
-    db.session.commit()
-    otp_log.info("wallet code for %s: %s", _mask(row.contact), code)
-    if current_app.config.get("TESTING"):
-        current_app.extensions.setdefault("wallet_outbox", {})[row.contact] = code
-    return row
-
-
-def check_code(code_id: int, code: str) -> str | None:
-    """The payer key if `code` is right, unexpired, unused and within its tries; each call uses a try."""
-    # One atomic UPDATE counts the try, so parallel guesses cannot exceed MAX_ATTEMPTS.
-    counted = rows_changed(
-        db.session.execute(
-            update(WalletCode)
-            .where(
-                WalletCode.id == code_id,
-                WalletCode.attempts < MAX_ATTEMPTS,
-                WalletCode.used_at.is_(None),
-                WalletCode.expires_at > utcnow(),
-            )
-            .values(attempts=WalletCode.attempts + 1)
-        )
-    )
-    db.session.commit()
-    row = db.session.get(WalletCode, code_id)
-    if not counted or row is None or not hmac.compare_digest(row.code_hash, _code_hash(code.strip())):
-        return None
-    row.used_at = utcnow()
-    db.session.commit()
-    return row.payer_key
-
-
-def _mask(contact: str) -> str:
-    if "@" in contact:
-        name, _, domain = contact.partition("@")
-        return name[:1] + "***@" + domain
-    return contact[:3] + "****" + contact[-2:]
+def _wallet() -> wallets.Wallet:
+    found: wallets.Wallet = g.wallet
+    return found
 
 
 def wallet_required(view: Any) -> Any:
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if SESSION_KEY not in session:
+        wallet = wallets.open_wallet(session.get(SESSION_KEY))
+        if wallet is None:
+            session.pop(SESSION_KEY, None)
             return redirect(url_for("wallet.identify"))
+        g.wallet = wallet
         return view(*args, **kwargs)
 
     return wrapped
@@ -132,11 +62,9 @@ def identify() -> str | Response:
     form = IdentifyForm()
     if form.validate_on_submit():
         identity, contact = (form.identity.data or "").strip(), form.contact.data or ""
-        key = matching_payer_key(identity, contact)
-        session.pop(PENDING_KEY, None)
-        if key is not None:
-            session[PENDING_KEY] = send_code(key, contact).id
-        # Same answer either way: the page must not tell strangers whose bills are here.
+        # A fresh opaque token whether or not a code went out: neither the page nor the cookie tells
+        # strangers whose bills are here.
+        session[PENDING_KEY] = wallets.request_code(identity, contact)
         flash(_("If bills with these details exist, a code has been sent."))
         return redirect(url_for("wallet.enter_code"))
     return render_template("wallet/identify.html", form=form)
@@ -147,40 +75,39 @@ def identify() -> str | Response:
 def enter_code() -> str | Response:
     form = CodeForm()
     if form.validate_on_submit():
-        code_id = session.get(PENDING_KEY)
-        key = check_code(int(code_id), form.code.data or "") if code_id else None
-        if key is None:
+        pending = session.get(PENDING_KEY)
+        proven = wallets.check_code(str(pending), form.code.data or "") if pending else None
+        if proven is None:
             form.code.errors = [*form.code.errors, _("Wrong or expired code.")]
         else:
             session.pop(PENDING_KEY, None)
-            session[SESSION_KEY] = key
+            # A second contact proven in an open wallet joins it: its bills are added to the same wallet.
+            session[SESSION_KEY] = wallets.prove(session.get(SESSION_KEY), proven).token
             return redirect(url_for("wallet.index"))
     return render_template("wallet/code.html", form=form)
 
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
-    session.pop(SESSION_KEY, None)
+    wallets.close_wallet(session.pop(SESSION_KEY, None))
     return redirect(url_for("wallet.identify"))
 
 
 @bp.route("")
 @wallet_required
 def index() -> str:
-    key = session[SESSION_KEY]
-    bills = wallet_bills(key)
+    wallet = _wallet()
+    bills = wallet.bills()
     for bill in bills:
         record_delivery(bill)
     db.session.commit()
-    others = db.session.scalars(
-        select(WalletEntry).where(WalletEntry.payer_key == key, WalletEntry.bill_id.is_(None))
-    ).all()
+    others = wallet.added_elsewhere()
     return render_template("wallet/index.html", bills=bills, others=others, form=AddBillForm(), format_fen=format_fen)
 
 
 def _own_bill(bill_id: str) -> BillAccess:
     """The payer's own bill (the one visibility rule, as the payer in their wallet)."""
-    return bill_access(bill_id, Viewer(payer_key=session[SESSION_KEY]))
+    return bill_access(bill_id, Viewer(proven_contacts=_wallet().proven))
 
 
 @bp.route("/bills/<bill_id>")
@@ -208,6 +135,19 @@ def bill_pdf(bill_id: str) -> Response:
     record_delivery(access.bill)
     db.session.commit()
     return pdf_download(access.bill, access.print_document, bill_verify_url(access.bill))
+
+
+@bp.route("/bills/<bill_id>/bill.ofd")
+@wallet_required
+def bill_ofd_download(bill_id: str) -> Response:
+    """The payer's own bill as a sealed OFD (what reimbursing accountants' systems read)."""
+    access = _own_bill(bill_id)
+    document = bill_ofd(access, i18n.pdf_labels(str(access.bill.bill_type)))
+    record_delivery(access.bill)
+    db.session.commit()
+    response = current_app.response_class(document.data, mimetype=document.media_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{document.filename}"'
+    return response
 
 
 @bp.route("/bills/<bill_id>/file")
@@ -240,25 +180,8 @@ def add_bill() -> Response:
     if not result.authentic or result.bill is None or result.content_hash is None or result.bill_ref is None:
         flash(_("The bill did not verify (%(verdict)s); it was not added.", verdict=i18n.verdict_label(result.verdict)))
         return redirect(url_for("wallet.index"))
-    key = session[SESSION_KEY]
-    if payer_key(result.bill.payer.id_number, result.bill.payer.name) != key:
+    if not wallets.add_verified_bill(_wallet(), result, stored_bill(result)):
         flash(_("This bill is made out to someone else; it was not added."))
         return redirect(url_for("wallet.index"))
-    content_hash = to_hex(result.content_hash)
-    exists = db.session.scalar(
-        select(WalletEntry.id).where(WalletEntry.payer_key == key, WalletEntry.content_hash == content_hash)
-    )
-    if exists is None:
-        stored = stored_bill(result)
-        db.session.add(
-            WalletEntry(
-                payer_key=key,
-                content_hash=content_hash,
-                bill_ref=to_hex(result.bill_ref),
-                bill_id=stored.id if stored else None,
-                document=result.bill.to_dict(),
-            )
-        )
-        db.session.commit()
     flash(_("Bill added."))
     return redirect(url_for("wallet.index"))
