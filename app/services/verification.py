@@ -358,6 +358,7 @@ class VerificationTally:
         self._pending: dict[tuple[str, str], list[Any]] = {}  # (bill, day) → [organisation, count, first, last]
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
 
     def add(self, bill_id: str, organisation_id: int, at: datetime | None = None) -> None:
         now = at or utcnow()
@@ -373,9 +374,14 @@ class VerificationTally:
                 self._thread = threading.Thread(target=self._run, name="verification-tally", daemon=True)
                 self._thread.start()
 
+    def stop(self) -> None:
+        """Write what is pending and end the thread (an app shutting down, a test's database going away)."""
+        self._stopped.set()
+        with self.app.app_context():
+            self.flush()
+
     def _run(self) -> None:
-        while True:
-            time.sleep(self.flush_every)
+        while not self._stopped.wait(self.flush_every):
             try:
                 with self.app.app_context():
                     self.flush()

@@ -78,6 +78,8 @@ def app(anvil: AnvilNode, deployment: Deployment, database_url: str, tmp_path: P
     platform = app.extensions["billchain"]
     if platform.worker is not None:
         platform.worker.stop()
+    if platform.verification_tally is not None:  # before the test's database schema is dropped
+        platform.verification_tally.stop()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
