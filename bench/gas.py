@@ -12,7 +12,6 @@ import os
 import time
 from typing import Any
 
-from eth_abi import encode
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 from web3 import Web3
@@ -96,28 +95,6 @@ V2_TARGETS = {
 V2_MANIFEST = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".build", "__local__.json")
 
 
-def tree3(values: list[tuple[bytes, bytes, int]]) -> tuple[bytes, list[list[bytes]]]:
-    """(root, proofs in input order) of StandardMerkleTree.of(values, ["bytes32", "bytes32", "uint256"])."""
-    leaves = [keccak(keccak(encode(["bytes32", "bytes32", "uint256"], list(v)))) for v in values]
-    order = sorted(range(len(leaves)), key=leaves.__getitem__)
-    size = 2 * len(leaves) - 1
-    nodes, where = [b""] * size, [0] * len(leaves)
-    for pos, i in enumerate(order):
-        where[i] = size - 1 - pos
-        nodes[size - 1 - pos] = leaves[i]
-    for i in range(len(leaves) - 2, -1, -1):
-        a, b = nodes[2 * i + 1], nodes[2 * i + 2]
-        nodes[i] = keccak(a + b if a <= b else b + a)
-    proofs = []
-    for i in where:
-        path = []
-        while i > 0:
-            path.append(nodes[i + 1 if i % 2 else i - 1])
-            i = (i - 1) // 2
-        proofs.append(path)
-    return nodes[0], proofs
-
-
 def run_v2(rpc_url: str, admin: Any, issuer: Any, claimant: Any, other: Any, new_key: Any) -> dict[str, int]:
     """Deploy BillRegistryV2 on the node and price each of its transactions once (10-level proofs)."""
     with open(V2_MANIFEST, encoding="utf-8") as manifest:
@@ -184,7 +161,8 @@ def run_v2(rpc_url: str, admin: Any, issuer: Any, claimant: Any, other: Any, new
         out.setdefault("register_organisation", gas)
 
     bills = [(keccak(text=f"bench-v2-ref-{i}"), keccak(text=f"bench-v2-content-{i}"), 10_000) for i in range(1_024)]
-    root, proofs = tree3(bills)
+    tree = build(bills)  # v2 leaves (ref, hash, total): app.bills.merkle, = @openzeppelin/merkle-tree
+    root, proofs = tree.root, [tree.proof(i) for i in range(len(bills))]
 
     def args(i: int) -> tuple[Any, ...]:
         return (root, proofs[i], *bills[i])

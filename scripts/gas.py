@@ -10,7 +10,6 @@ import click
 from ape import accounts, chain, project
 from ape.api import NetworkAPI
 from ape.cli import ConnectedProviderCommand, network_option
-from eth_abi import encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
@@ -88,29 +87,6 @@ def _triple(label: str, total_fen: int) -> tuple[bytes, bytes, int]:
     return keccak(text=f"ref:{label}"), keccak(text=f"content:{label}"), total_fen
 
 
-def _tree3(values: list[tuple[bytes, bytes, int]]) -> tuple[bytes, list[list[bytes]]]:
-    """(root, proofs) of StandardMerkleTree.of(values, ["bytes32", "bytes32", "uint256"]), proofs in input order."""
-    leaves = [keccak(keccak(encode(["bytes32", "bytes32", "uint256"], list(v)))) for v in values]
-    order = sorted(range(len(leaves)), key=leaves.__getitem__)
-    size = 2 * len(leaves) - 1
-    nodes = [b""] * size
-    where = [0] * len(leaves)
-    for pos, i in enumerate(order):
-        where[i] = size - 1 - pos
-        nodes[size - 1 - pos] = leaves[i]
-    for i in range(len(leaves) - 2, -1, -1):
-        a, b = nodes[2 * i + 1], nodes[2 * i + 2]
-        nodes[i] = keccak(a + b if a <= b else b + a)
-    proofs = []
-    for i in where:
-        path = []
-        while i > 0:
-            path.append(nodes[i + 1 if i % 2 else i - 1])
-            i = (i - 1) // 2
-        proofs.append(path)
-    return nodes[0], proofs
-
-
 def _signed(registry, key: bytes, primary: str, fields: list[tuple[str, str]], message: dict) -> bytes:
     """The EIP-712 signature of `message` in the v2 registry's domain, by `key`."""
     domain = {"name": "BillRegistry", "version": "2", "chainId": chain.chain_id, "verifyingContract": registry.address}
@@ -162,7 +138,8 @@ def _v2_rows(admin) -> list[tuple[str, int]]:
 
     # 1024 bills of 100.00 yuan: every proof has 10 levels.
     bills = [_triple(f"v2-{i}", 10_000) for i in range(BATCH)]
-    root, proofs = _tree3(bills)
+    tree = build(bills)  # v2 leaves (ref, hash, total): app.bills.merkle, = @openzeppelin/merkle-tree
+    root, proofs = tree.root, [tree.proof(i) for i in range(len(bills))]
     assert len(proofs[0]) == 10
     rows.append(("v2 anchor", registry.anchor(root, sender=issuer).gas_used))
 

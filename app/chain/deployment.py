@@ -45,19 +45,7 @@ def deploy(
     # A client without a registry yet: the zero address is never called, only its transport and fees.
     client = RegistryClient(rpc_url, ZERO_ADDRESS, timeout=timeout, artifact_path=artifact_path)
     data = client.w3.eth.contract(abi=abi, bytecode=bytecode).constructor(admin).data_in_transaction
-    signed = client.sign_data(admin_account, data, client.pending_nonce(admin_account.address), to=None)
-    client.send_raw(signed)
-    mined = client.wait_for_receipt(signed.hash, timeout)
-    if not mined.status or mined.contract_address is None:
-        raise TransactionFailed(mined)
-    return Deployment(
-        address=mined.contract_address,
-        block=mined.block_number,
-        tx_hash=to_hex(mined.tx_hash),
-        chain_id=client.chain_id,
-        admin=admin,
-        deployed_at=mined.block_time,
-    )
+    return _send_creation(client, admin_account, data, admin, timeout)
 
 
 def deploy_v2(
@@ -78,9 +66,12 @@ def deploy_v2(
     constructor = client.w3.eth.contract(abi=abi, bytecode=bytecode).constructor(
         admin_account.address, admin_transfer_delay, max_lock_days * 24 * 3600
     )
-    signed = client.sign_data(
-        admin_account, constructor.data_in_transaction, client.pending_nonce(admin_account.address), to=None
-    )
+    return _send_creation(client, admin_account, constructor.data_in_transaction, admin_account.address, timeout)
+
+
+def _send_creation(client: RegistryClient, deployer: LocalAccount, data: str, admin: str, timeout: float) -> Deployment:
+    """Sign and send a contract creation, wait for it, and say where the registry now lives."""
+    signed = client.sign_data(deployer, data, client.pending_nonce(deployer.address), to=None)
     client.send_raw(signed)
     mined = client.wait_for_receipt(signed.hash, timeout)
     if not mined.status or mined.contract_address is None:
@@ -90,7 +81,7 @@ def deploy_v2(
         block=mined.block_number,
         tx_hash=to_hex(mined.tx_hash),
         chain_id=client.chain_id,
-        admin=admin_account.address,
+        admin=admin,
         deployed_at=mined.block_time,
     )
 
