@@ -123,6 +123,7 @@ class Organisation(db.Model):  # type: ignore[name-defined]
     registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     seal_public_key: Mapped[str | None] = mapped_column(String(130))  # SM2 04||X||Y hex; key in the keystore
+    chain_org_id: Mapped[int | None] = mapped_column(Integer, index=True)  # its stable id on registry v2
 
     users: Mapped[list[User]] = relationship(back_populates="organisation")
 
@@ -191,7 +192,9 @@ class ApiToken(db.Model):  # type: ignore[name-defined]
 class BillStatus(StrEnum):
     PENDING = "pending"  # stored, waiting for its anchoring batch
     ANCHORED = "anchored"
-    CLAIMED = "claimed"
+    PARTLY_CLAIMED = "partly_claimed"  # registry v2: some parts reimbursed, a remainder left
+    CLAIMED = "claimed"  # reimbursed in full
+    PAPER = "paper"  # registry v2: converted to paper, the paper bill is the instrument
     VOIDED = "voided"
 
 
@@ -235,6 +238,13 @@ class Bill(db.Model):  # type: ignore[name-defined]
     void_note: Mapped[str | None] = mapped_column(String(200))
     replacement_bill_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Registry v2, each copied from the chain's events (app/outbox/projection.py), never decided here.
+    registry_id: Mapped[int | None] = mapped_column(Integer)  # signed for registries.id; None: the first
+    reimbursed_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    lock_holder_chain_id: Mapped[int | None] = mapped_column(Integer)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paper_number: Mapped[str | None] = mapped_column(String(32))
+    replacement_ref: Mapped[str | None] = mapped_column(Hex32)
 
     organisation: Mapped[Organisation] = relationship(foreign_keys=[organisation_id])
     settled_by: Mapped[Organisation | None] = relationship(foreign_keys=[settled_by_org_id])
@@ -282,13 +292,16 @@ class JobKind(StrEnum):
     ANCHOR = "anchor"
     CLAIM = "claim"
     VOID = "voidBill"
+    LOCK = "lock"  # registry v2: review lock
+    RELEASE = "release"
+    PAPER = "convertToPaper"
     REGISTER = "registerOrganisation"
     REVOKE = "revokeOrganisation"
     FUND = "__fund__"  # an ether transfer to a new key, on chains where gas is paid (no contract call)
 
     @property
     def settles_bill(self) -> bool:
-        return self in (JobKind.CLAIM, JobKind.VOID)
+        return self in (JobKind.CLAIM, JobKind.VOID, JobKind.LOCK, JobKind.RELEASE, JobKind.PAPER)
 
 
 class ChainJob(db.Model):  # type: ignore[name-defined]
@@ -317,6 +330,40 @@ class ChainJob(db.Model):  # type: ignore[name-defined]
     organisation_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Registry(db.Model):  # type: ignore[name-defined]
+    """Every registry this platform has signed bills for: bill files name theirs, and keep verifying there."""
+
+    __tablename__ = "registries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    address: Mapped[str] = mapped_column(String(42))
+    version: Mapped[int] = mapped_column(Integer)
+    first_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("chain_id", "address", name="uq_registry_chain_address"),)
+
+
+class BillPart(db.Model):  # type: ignore[name-defined]
+    """One reimbursed part of a bill, copied from a registry v2 BillClaimed event (the chain's record)."""
+
+    __tablename__ = "bill_parts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bill_id: Mapped[str] = mapped_column(ForeignKey("bills.id"), index=True)
+    claimant_chain_id: Mapped[int] = mapped_column(Integer)
+    organisation_id: Mapped[int | None] = mapped_column(Integer)  # when the claimant is one of ours
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    remaining_fen: Mapped[int] = mapped_column(BigInteger)
+    claim_ref: Mapped[str] = mapped_column(Hex32)
+    tx_hash: Mapped[str] = mapped_column(Hex32)
+    log_index: Mapped[int] = mapped_column(Integer)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index", name="uq_bill_part_log"),)
 
 
 class Sender(db.Model):  # type: ignore[name-defined]

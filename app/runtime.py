@@ -13,6 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from app.chain import ChainNotConfiguredError, RegistryClient, load_deployment
+from app.chain.registry_v2 import RegistryV2Client
 from app.extensions import db
 from app.keys import Keystore, KeystoreError
 
@@ -28,10 +29,12 @@ class Runtime:
         self.app = app
         self.config = app.config
         self._client: RegistryClient | None = None
+        self._other_clients: dict[str, RegistryClient] = {}  # registries used before, by lower-case address
         self._keystore: Keystore | None = None
         self._lock = threading.Lock()
         self.worker: Any = None  # app.outbox.worker.AnchorWorker when this process runs one
-        self.chain_domain: tuple[int, str] | None = None  # (chain id, registry), once the database knows them
+        self.chain_domain: Any = None  # app.services.billfiles.RegistryRef of new bills, once recorded
+        self.registries: dict[int | None, Any] = {}  # RegistryRef by registries.id, as bills name them
         self.verify_reader: Any = None  # app.services.verification.VerifyReader, made on first verification
         self.bill_file_cache: Any = None  # app.services.verification.BillFileCache
         self.verification_tally: Any = None  # app.services.verification.VerificationTally
@@ -57,6 +60,7 @@ class Runtime:
         timeout = self.config["BILLCHAIN_CHAIN_TIMEOUT"]
         address = self.config["BILLCHAIN_REGISTRY"]
         chain_id = self.config["BILLCHAIN_CHAIN_ID"]
+        version = self.config["BILLCHAIN_REGISTRY_VERSION"]
         if not address:
             if chain_id is None:
                 chain_id = RegistryClient.probe_chain_id(rpc_url, timeout=timeout)
@@ -67,12 +71,45 @@ class Runtime:
                     "run `make run` (deploys on the local chain) or set BILLCHAIN_REGISTRY"
                 )
             address = deployment.address
-        return RegistryClient(rpc_url, address, timeout=timeout, artifact_path=self.config["BILLCHAIN_ARTIFACT"])
+            version = version or deployment.version
+        return self.client_class(int(version or 1))(
+            rpc_url, address, timeout=timeout, artifact_path=self.config["BILLCHAIN_ARTIFACT"]
+        )
+
+    @staticmethod
+    def client_class(version: int) -> type[RegistryClient]:
+        if version not in (1, 2):
+            raise ChainNotConfiguredError(f"BILLCHAIN_REGISTRY_VERSION must be 1 or 2, not {version}")
+        return RegistryV2Client if version == 2 else RegistryClient
+
+    @property
+    def registry_version(self) -> int:
+        """The version of the registry new bills are signed for and anchored on."""
+        return int(getattr(self.client, "version", 1))
+
+    def client_for(self, address: str, version: int) -> RegistryClient:
+        """A client of any registry on this chain: the current one, or one this platform used before."""
+        current = self.client
+        if current.registry_address.lower() == address.lower():
+            return current
+        key = address.lower()
+        with self._lock:
+            found = self._other_clients.get(key)
+            if found is None:
+                found = self._other_clients[key] = self.client_class(version)(
+                    self.config["BILLCHAIN_RPC_URL"],
+                    address,
+                    timeout=self.config["BILLCHAIN_CHAIN_TIMEOUT"],
+                    artifact_path=self.config["BILLCHAIN_ARTIFACT"],
+                )
+                found.chain_id = current.chain_id
+        return found
 
     def reset_client(self) -> None:
         """Forget the client, e.g. after a redeployment in development."""
         with self._lock:
             self._client = None
+            self._other_clients = {}
 
     def domain(self) -> tuple[int, str]:
         """(chain id, registry address) for EIP-712 hashing; cached by the client."""

@@ -18,8 +18,10 @@ from app.api.schemas import (
     BillFileOut,
     BillIn,
     BillOut,
-    ClaimIn,
+    ClaimPartIn,
     ErrorOut,
+    LockIn,
+    PaperIn,
     SettlementQueuedOut,
     VoidIn,
     error_responses,
@@ -27,6 +29,7 @@ from app.api.schemas import (
 from app.bills.qr import render_png, render_svg
 from app.extensions import csrf, db
 from app.models import Bill, BillStatus, JobStatus, OrgKind
+from app.services import reimbursement
 from app.services.billfiles import bill_file, bill_verify_url
 from app.services.errors import (
     Conflict,
@@ -36,7 +39,7 @@ from app.services.errors import (
 )
 from app.services.issuing import issue_bills
 from app.services.sealing import bill_ofd
-from app.services.settlement import already_claimed, request_claim, request_void, wait_for_job
+from app.services.settlement import already_claimed, wait_for_job
 from app.services.visibility import BillAccess, Viewer, bill_access, bill_detail, bill_summary
 
 blp = Blueprint("api_bills", __name__, url_prefix="/api/v1/bills", description="Issue, read, claim and void bills")
@@ -231,16 +234,60 @@ def get_qr_png(bill_id: str) -> Response:
 
 @blp.route("/<bill_id>/claim", methods=["POST"])
 @organisation_first(OrgKind.CLAIMANT)
-@blp.arguments(ClaimIn)
+@blp.arguments(ClaimPartIn)
 @blp.doc(security=[{"bearer": []}], responses=SETTLEMENT_RESPONSES)
 def claim_bill(body: dict[str, Any], bill_id: str) -> Any:
-    """Mark the bill reimbursed: 200 once the chain confirmed it; 409 with who and when for any later try."""
+    """Reimburse the bill, or with `amount_fen` one part of it (registry v2): 200 once the chain confirmed
+    it; 409 with the chain's facts (who and when, the holder of a review lock, the remaining amount)."""
     claimant = require_org(OrgKind.CLAIMANT)
+    bill = _bill(bill_id)
+    job = reimbursement.claim(
+        bill, claimant, body["claim_ref"], actor=f"token:{claimant.id}", amount_fen=body.get("amount_fen")
+    )
+    return _await_settlement(job.id, bill_id, "claim", claimant.chain_org_id)
+
+
+@blp.route("/<bill_id>/lock", methods=["POST"])
+@organisation_first(OrgKind.CLAIMANT)
+@blp.arguments(LockIn)
+@blp.doc(security=[{"bearer": []}], responses=SETTLEMENT_RESPONSES)
+def lock_bill(body: dict[str, Any], bill_id: str) -> Any:
+    """Start a review (registry v2): no other reimbursing unit may claim or lock the bill, nor its issuer
+    void it, until `until`; 409 with the holder and expiry when another unit holds it."""
+    claimant = require_org(OrgKind.CLAIMANT)
+    job = reimbursement.request_lock(_bill(bill_id), claimant, body["until"], actor=f"token:{claimant.id}")
+    return _await_settlement(job.id, bill_id, "lock", claimant.chain_org_id)
+
+
+@blp.route("/<bill_id>/release", methods=["POST"])
+@organisation_first(OrgKind.CLAIMANT)
+@blp.doc(security=[{"bearer": []}], responses=SETTLEMENT_RESPONSES)
+def release_bill(bill_id: str) -> Any:
+    """End your review without reimbursing (registry v2): the bill is free for others again."""
+    claimant = require_org(OrgKind.CLAIMANT)
+    job = reimbursement.request_release(_bill(bill_id), claimant, actor=f"token:{claimant.id}")
+    return _await_settlement(job.id, bill_id, "release", claimant.chain_org_id)
+
+
+@blp.route("/<bill_id>/paper", methods=["POST"])
+@organisation_first(OrgKind.ISSUER)
+@blp.arguments(PaperIn)
+@blp.doc(security=[{"bearer": []}], responses=SETTLEMENT_RESPONSES)
+def paper_bill(body: dict[str, Any], bill_id: str) -> Any:
+    """Convert one of your bills to paper, once (registry v2): it can no longer be locked or claimed."""
+    issuer = require_org(OrgKind.ISSUER)
+    bill = _bill(bill_id)
+    if bill.organisation_id != issuer.id:
+        raise not_found()
+    job = reimbursement.request_paper(bill, issuer, body["paper_number"], actor=f"token:{issuer.id}")
+    return _await_settlement(job.id, bill_id, "paper conversion", None)
+
+
+def _bill(bill_id: str) -> Bill:
     bill = db.session.get(Bill, bill_id)
     if bill is None:
         raise not_found()
-    job = request_claim(bill, claimant, body["claim_ref"], actor=f"token:{claimant.id}")
-    return _await_settlement(job.id, bill_id, "claim")
+    return bill
 
 
 @blp.route("/<bill_id>/void", methods=["POST"])
@@ -258,11 +305,13 @@ def void_bill(body: dict[str, Any], bill_id: str) -> Any:
         replacement = db.session.get(Bill, body["replacement_bill_id"])
         if replacement is None or replacement.organisation_id != issuer.id:
             raise Invalid("invalid_replacement", "No such bill of yours.", "replacement_bill_id")
-    job = request_void(bill, issuer, body["reason"], body.get("note", ""), replacement, actor=f"token:{issuer.id}")
-    return _await_settlement(job.id, bill_id, "void")
+    job = reimbursement.void(
+        bill, issuer, body["reason"], body.get("note", ""), replacement, actor=f"token:{issuer.id}"
+    )
+    return _await_settlement(job.id, bill_id, "void", None)
 
 
-def _await_settlement(job_id: int, bill_id: str, what: str) -> Any:
+def _await_settlement(job_id: int, bill_id: str, what: str, acting_chain_id: int | None) -> Any:
     """Answer once the chain decided; if it takes too long, 202 with where to look."""
     job = wait_for_job(current_app._get_current_object(), job_id, current_app.config["BILLCHAIN_CLAIM_WAIT"])  # type: ignore[attr-defined]
     db.session.expire_all()
@@ -275,6 +324,8 @@ def _await_settlement(job_id: int, bill_id: str, what: str) -> Any:
             "bill": bill_summary(bill, bill_verify_url(bill)),
         }, 202
     if job.status == JobStatus.FAILED:
+        if reimbursement.is_v2():  # the chain refused it: say why from the chain's record
+            raise reimbursement.answer_for_refused(bill, acting_chain_id, job.error)
         if bill.status == BillStatus.CLAIMED:
             raise already_claimed(bill)
         raise Conflict("chain_refused", f"The chain refused the {what}: {job.error}.", detail=job.error_args)

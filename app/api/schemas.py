@@ -92,7 +92,7 @@ class BillOut(Schema):
         unknown = INCLUDE
 
     id = fields.String()
-    status = fields.String(metadata={"description": "pending | anchored | claimed | voided"})
+    status = fields.String(metadata={"description": "pending | anchored | partly_claimed | claimed | paper | voided"})
     verify_url = fields.String()
     bill_code = fields.String()
     bill_number = fields.String()
@@ -119,6 +119,12 @@ class BillDetailOut(BillOut):
     created_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     anchoring = fields.Dict(allow_none=True, metadata={"description": "root, proof, tx_hash, block; null if pending"})
     settlement = fields.Dict(allow_none=True, metadata={"description": "claim or void: who, when; null if none"})
+    reimbursement = fields.Dict(
+        metadata={
+            "description": "total_fen, reimbursed_fen, remaining_fen, parts (by, amount_fen, at), lock (by, until) "
+            "or null, paper_number, replacement (bill_ref, bill_id) or null: as the chain's events left them"
+        }
+    )
 
 
 class SettlementQueuedOut(Schema):
@@ -177,6 +183,31 @@ class ClaimIn(Schema):
         required=True,
         validate=validate.Length(min=1, max=64),
         metadata={"description": "your own reference, e.g. a case number (no personal data)"},
+    )
+
+
+class ClaimPartIn(ClaimIn):
+    amount_fen = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=1, max=2**63 - 1),
+        metadata={"description": "this part in fen (registry v2); omitted: all that remains"},
+    )
+
+
+class LockIn(Schema):
+    until = fields.AwareDateTime(
+        required=True,
+        default_timezone=None,
+        metadata={"description": "end of the review lock, UTC ISO 8601; at most the registry's maximum (30 days)"},
+    )
+
+
+class PaperIn(Schema):
+    paper_number = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=32),
+        metadata={"description": "the paper bill's number (ASCII)"},
     )
 
 

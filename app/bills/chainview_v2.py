@@ -6,9 +6,11 @@ times aware UTC datetimes (None for zero), amounts integer fen, ids 0 meaning "n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
+from typing import Protocol
 
 from app.bills.chainview import ChainOrgKind
 
@@ -79,3 +81,29 @@ class ChainKeyRecord:
     @property
     def can_act(self) -> bool:
         return self.org_id != 0 and self.rotated_at is None and self.revoked_at is None
+
+
+class ChainReaderV2(Protocol):
+    """Read-only view of one registry v2 (``version == 2``); methods may raise ChainUnavailableError."""
+
+    version: int
+
+    @property
+    def chain_id(self) -> int: ...
+
+    @property
+    def registry_address(self) -> str: ...
+
+    def key_record(self, address: str) -> ChainKeyRecord: ...
+
+    def bill_record_v2(
+        self,
+        issuer_id: int,
+        root: bytes,
+        proof: Sequence[bytes],
+        bill_ref: bytes,
+        content_hash: bytes,
+        total_fen: int,
+    ) -> ChainBillRecordV2: ...
+
+    def organisation_v2(self, org_id: int) -> ChainOrganisationV2 | None: ...

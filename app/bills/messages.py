@@ -77,6 +77,16 @@ EN: dict[str, str] = {
         "The seal is intact (SM2 key {public_key}), but this platform publishes no seal key for {credit_code}: "
         "compare that key with the one the issuer's own platform publishes."
     ),
+    # registry v2: parts, review locks, paper, replacement
+    "verdict.paper": (
+        "Authentic, but converted to paper bill {paper_number} at {settled_at}: the paper bill is the instrument; "
+        "it cannot be reimbursed electronically."
+    ),
+    "status.paper": "Converted to paper bill {paper_number} at {settled_at}.",
+    "status.partly": "Partly reimbursed: {reimbursed} of {total} reimbursed, {remaining} remain.",
+    "note.partly": "Partly reimbursed: {reimbursed} of {total}, {remaining} remain (last part by {settled_by}).",
+    "note.locked": "Under review by {holder} until {until}: no other unit may claim it before then.",
+    "note.replaced": "Replaced by the red-letter bill with reference {replacement_ref}: verify that one instead.",
 }
 
 
@@ -144,5 +154,11 @@ ZH: dict[str, str] = {
     "seal.unpublished": (
         "签章完整（SM2公钥{public_key}），但本平台未公布{credit_code}的签章公钥：请与该单位所在平台公布的公钥核对。"
     ),
+    "verdict.paper": "票据真实，但已于{settled_at}换开纸质票据{paper_number}：以纸质票据为准，不能再以电子票据报销。",
+    "status.paper": "已于{settled_at}换开纸质票据{paper_number}。",
+    "status.partly": "部分报销：已报销{reimbursed}（共{total}），尚余{remaining}。",
+    "note.partly": "部分报销：已报销{reimbursed}（共{total}），尚余{remaining}（最近一笔由{settled_by}报销）。",
+    "note.locked": "{holder}正在审核本票据，锁定至{until}：在此之前其他单位不能报销。",
+    "note.replaced": "本票据已被冲红，替换票据的编号摘要为{replacement_ref}：请核验替换后的票据。",
 }
 """Simplified Chinese (财政电子票据 terms); the web layer passes it to ``render`` for Chinese pages."""

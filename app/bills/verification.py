@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from eth_utils import to_checksum_address
 
 from app.bills.billfile import BillFile
 from app.bills.chainview import ChainBillRecord, ChainOrganisation, ChainReader, ChainStatus
+from app.bills.chainview_v2 import ChainOrganisationV2, ChainReaderV2, ChainStatusV2
 from app.bills.errors import BillError, BillValidationError, QRNotFoundError, VerifyURLError
 from app.bills.hashing import content_hash, recover_digest_signer
 from app.bills.merkle import verify_proof
@@ -63,6 +64,7 @@ class Verdict(StrEnum):
     NOT_ANCHORED = "not_anchored"
     UNKNOWN = "unknown"
     CLAIMED = "claimed"
+    PAPER = "paper"  # registry v2: converted to paper; the paper bill is the instrument
     VOIDED = "voided"
     ISSUER_REVOKED = "issuer_revoked"
 
@@ -133,6 +135,29 @@ class AnchoringInfo:
 
 
 @dataclass(frozen=True)
+class Reimbursement:
+    """Registry v2's money facts about a bill, as its `verify` answers them (names where the chain has them)."""
+
+    total_fen: int
+    reimbursed_fen: int
+    remaining_fen: int
+    lock_holder: str | None  # a live review lock's holder (name, else "#id"), None if none is live
+    locked_until: datetime | None
+    paper_number: str | None
+    replacement_ref: bytes | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total_fen": self.total_fen,
+            "reimbursed_fen": self.reimbursed_fen,
+            "remaining_fen": self.remaining_fen,
+            "lock": None if self.lock_holder is None else {"by": self.lock_holder, "until": _iso(self.locked_until)},
+            "paper_number": self.paper_number,
+            "replacement_ref": "0x" + self.replacement_ref.hex() if self.replacement_ref else None,
+        }
+
+
+@dataclass(frozen=True)
 class VerificationResult:
     """Everything a page or an API shows about one verification."""
 
@@ -153,11 +178,12 @@ class VerificationResult:
     settled_at: datetime | None = None
     notes: tuple[tuple[str, Mapping[str, str]], ...] = ()
     as_of_block: int | None = None  # the chain state the answer speaks for (None: the chain was not asked)
+    reimbursement: Reimbursement | None = None  # registry v2 only
 
     @property
     def authentic(self) -> bool:
-        """A genuine bill that still stands (claimed bills included)."""
-        return self.verdict in (Verdict.AUTHENTIC, Verdict.CLAIMED)
+        """A genuine bill that still stands (claimed bills and bills converted to paper included)."""
+        return self.verdict in (Verdict.AUTHENTIC, Verdict.CLAIMED, Verdict.PAPER)
 
     @property
     def usable_for_reimbursement(self) -> bool:
@@ -212,6 +238,7 @@ class VerificationResult:
             },
             "anchoring": self.anchoring.to_dict() if self.anchoring else None,
             "as_of_block": self.as_of_block,
+            "reimbursement": self.reimbursement.to_dict() if self.reimbursement else None,
             "issuer_revoked_at": _iso(self.issuer_revoked_at),
             "settlement": None
             if self.settled_by is None
@@ -400,6 +427,9 @@ class _Verifier:
         ok = _recover(f.content_hash, f.signature.value) == signer
         if not self.check(CheckName.SIGNATURE, ok, "signature.ok" if ok else "signature.fail", signer=signer):
             return done(Verdict.SIGNATURE_INVALID)
+        pick = getattr(self.chain, "reader_for", None)  # a platform that knows several registries
+        if pick is not None:
+            self.chain = pick(domain.chain_id, domain.verifying_contract) or self.chain
         registry = _checksum(self.chain.registry_address)
         ok = (domain.chain_id, domain.verifying_contract) == (self.chain.chain_id, registry)
         if not self.check(
@@ -436,9 +466,13 @@ class _Verifier:
             anchored_at=None,
         )
         self.base["anchoring"] = info
-        ok = verify_proof(anchoring.root, anchoring.proof, f.bill_ref, f.content_hash)
+        v2 = getattr(self.chain, "version", 1) == 2  # registry v2 leaves commit to the bill's total
+        total = f.bill.total_fen if v2 else None
+        ok = verify_proof(anchoring.root, anchoring.proof, f.bill_ref, f.content_hash, total)
         if not self.check(CheckName.PROOF, ok, "proof.ok" if ok else "proof.fail"):
             return done(Verdict.TAMPERED)
+        if v2:
+            return self._on_chain_v2(f, info, platform_file)
 
         record = self.chain.bill_record(anchoring.root, anchoring.proof, f.bill_ref, f.content_hash)
         self.base["as_of_block"] = record.as_of_block
@@ -515,6 +549,107 @@ class _Verifier:
         self.check(CheckName.STATUS, True, "status.issued")
         return done(Verdict.AUTHENTIC, params={"issuer": org.name}, **extra)
 
+    def _on_chain_v2(self, f: BillFile, info: AnchoringInfo, platform_file: BillFile | None) -> VerificationResult:
+        """Registry v2: the signer's key names its organisation for ever (rotation keeps old bills valid);
+        that organisation must have anchored the root, and the record carries the money facts."""
+        done, chain = self.done, cast("ChainReaderV2", self.chain)
+        signer = f.signature.signer
+        key = chain.key_record(signer)
+        record = (
+            chain.bill_record_v2(key.org_id, info.root, info.proof, f.bill_ref, f.content_hash, f.bill.total_fen)
+            if key.org_id
+            else None
+        )
+        if record is None or record.status is ChainStatusV2.UNKNOWN:
+            self.check(CheckName.ANCHORED, False, "anchored.fail")
+            if platform_file is not None:
+                self.check(CheckName.PLATFORM, True, "platform.found")
+                return done(Verdict.NOT_ANCHORED)
+            return done(Verdict.UNKNOWN)
+        self.base["anchoring"] = _with_time(info, record.anchored_at)
+        self.check(CheckName.ANCHORED, True, "anchored.ok", anchored_at=_iso(record.anchored_at))
+        anchored_by = _checksum(record.anchored_by or ZERO_ADDRESS)
+        self.check(CheckName.ISSUER_MATCH, True, "issuer_match.ok", signer=signer, issuer_address=anchored_by)
+
+        found = chain.organisation_v2(record.issuer_id)
+        if found is None:
+            self.check(CheckName.ISSUER_IDENTITY, False, "issuer_identity.unregistered", issuer_address=anchored_by)
+            return done(Verdict.SIGNATURE_INVALID)
+        org = ChainOrganisation(
+            found.key, found.name, found.credit_code, found.kind.label, found.registered_at, found.revoked_at
+        )
+        self.base["issuer"] = org
+        self.base["issuer_revoked_at"] = record.issuer_revoked_at
+        ok = org.credit_code.upper() == f.bill.issuer.credit_code
+        if not self.check(
+            CheckName.ISSUER_IDENTITY,
+            ok,
+            "issuer_identity.ok" if ok else "issuer_identity.fail",
+            issuer=org.name,
+            credit_code=org.credit_code,
+            bill_credit_code=f.bill.issuer.credit_code,
+        ):
+            return done(Verdict.SIGNATURE_INVALID)
+        times = {"revoked_at": _iso(record.issuer_revoked_at), "anchored_at": _iso(record.anchored_at)}
+        revoked, anchored = record.issuer_revoked_at, record.anchored_at
+        if revoked is not None and anchored is not None and anchored > revoked:
+            self.check(CheckName.ISSUER_STANDING, False, "issuer_standing.fail", **times)
+            return done(Verdict.ISSUER_REVOKED, params={"issuer": org.name, **times})
+        self.check(CheckName.ISSUER_STANDING, True, "issuer_standing.ok")
+        notes: list[tuple[str, Mapping[str, str]]] = []
+        if revoked is not None:
+            notes.append(("note.revoked_after", {k: str(v) for k, v in times.items()}))
+
+        def org_of(org_id: int) -> ChainOrganisationV2 | None:
+            return (found if org_id == record.issuer_id else chain.organisation_v2(org_id)) if org_id else None
+
+        def name_of(org_id: int) -> str | None:
+            other = org_of(org_id)
+            return other.name if other else (f"#{org_id}" if org_id else None)
+
+        holder = name_of(record.lock_holder_id) if record.locked else None
+        self.base["reimbursement"] = Reimbursement(
+            record.total_fen,
+            record.reimbursed_fen,
+            record.remaining_fen,
+            holder,
+            record.locked_until if record.locked else None,
+            record.paper_number,
+            record.replacement_ref,
+        )
+        settler = org_of(record.last_settled_by)
+        settled_name = name_of(record.last_settled_by)
+        settle = {"settled_by": settled_name, "settled_at": _iso(record.last_settled_at)}
+        extra: dict[str, Any] = {}
+        if settler is not None:
+            extra = {"settled_by": settler.key, "settled_by_name": settled_name, "settled_at": record.last_settled_at}
+        money = {
+            "total": format_fen(record.total_fen),
+            "reimbursed": format_fen(record.reimbursed_fen),
+            "remaining": format_fen(record.remaining_fen),
+        }
+        if holder is not None:
+            notes.append(("note.locked", {"holder": holder, "until": str(_iso(record.locked_until))}))
+        status = record.status
+        if status is ChainStatusV2.VOIDED:
+            if record.replacement_ref:
+                notes.append(("note.replaced", {"replacement_ref": "0x" + record.replacement_ref.hex()}))
+            self.check(CheckName.STATUS, True, "status.voided", **settle)
+            return done(Verdict.VOIDED, params=settle, notes=tuple(notes), **extra)
+        if status is ChainStatusV2.REIMBURSED:
+            self.check(CheckName.STATUS, True, "status.claimed", **settle)
+            return done(Verdict.CLAIMED, params=settle, notes=tuple(notes), **extra)
+        if status is ChainStatusV2.CONVERTED_TO_PAPER:
+            paper = {**settle, "paper_number": str(record.paper_number)}
+            self.check(CheckName.STATUS, True, "status.paper", **paper)
+            return done(Verdict.PAPER, params=paper, notes=tuple(notes), **extra)
+        if status is ChainStatusV2.PARTLY_REIMBURSED:
+            notes.append(("note.partly", {**money, "settled_by": str(settled_name)}))
+            self.check(CheckName.STATUS, True, "status.partly", **money)
+        else:
+            self.check(CheckName.STATUS, True, "status.issued")
+        return done(Verdict.AUTHENTIC, params={"issuer": org.name}, notes=tuple(notes), **extra)
+
 
 def _with_time(info: AnchoringInfo, anchored_at: datetime | None) -> AnchoringInfo:
     return AnchoringInfo(
@@ -528,6 +663,7 @@ __all__ = [
     "BillLookup",
     "Check",
     "CheckName",
+    "Reimbursement",
     "Verdict",
     "VerificationResult",
     "format_result",

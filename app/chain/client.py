@@ -137,6 +137,7 @@ class RegistryClient:
     """
 
     contract_name = "BillRegistry"  # the artefact whose ABI this client speaks (registry v1)
+    version = 1
 
     def __init__(
         self,

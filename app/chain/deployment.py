@@ -27,6 +27,7 @@ class Deployment:
     chain_id: int
     admin: str | None = None
     deployed_at: datetime | None = None
+    version: int = 1  # which registry: 1 BillRegistry, 2 BillRegistryV2 (records without it are v1)
 
 
 def deploy(
@@ -66,10 +67,14 @@ def deploy_v2(
     constructor = client.w3.eth.contract(abi=abi, bytecode=bytecode).constructor(
         admin_account.address, admin_transfer_delay, max_lock_days * 24 * 3600
     )
-    return _send_creation(client, admin_account, constructor.data_in_transaction, admin_account.address, timeout)
+    return _send_creation(
+        client, admin_account, constructor.data_in_transaction, admin_account.address, timeout, version=2
+    )
 
 
-def _send_creation(client: RegistryClient, deployer: LocalAccount, data: str, admin: str, timeout: float) -> Deployment:
+def _send_creation(
+    client: RegistryClient, deployer: LocalAccount, data: str, admin: str, timeout: float, *, version: int = 1
+) -> Deployment:
     """Sign and send a contract creation, wait for it, and say where the registry now lives."""
     signed = client.sign_data(deployer, data, client.pending_nonce(deployer.address), to=None)
     client.send_raw(signed)
@@ -83,6 +88,7 @@ def _send_creation(client: RegistryClient, deployer: LocalAccount, data: str, ad
         chain_id=client.chain_id,
         admin=admin,
         deployed_at=mined.block_time,
+        version=version,
     )
 
 
@@ -99,6 +105,7 @@ def save_deployment(deployments_dir: str | Path, deployment: Deployment) -> Path
         "tx": deployment.tx_hash,
         "deployed_at": utc_iso(deployed_at),
         "admin": deployment.admin,
+        "version": deployment.version,
     }
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
@@ -120,4 +127,5 @@ def load_deployment(deployments_dir: str | Path, chain_id: int) -> Deployment | 
         chain_id=int(record["chain_id"]),
         admin=record.get("admin"),
         deployed_at=parse_utc_iso(deployed_at) if deployed_at else None,
+        version=int(record.get("version", 1)),
     )

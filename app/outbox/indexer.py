@@ -19,6 +19,7 @@ from app.bills.hexstr import to_hex
 from app.chain import load_deployment
 from app.extensions import db
 from app.models import ChainEvent, ChainState
+from app.outbox.projection import apply_events
 from app.runtime import runtime
 
 log = logging.getLogger("billchain.indexer")
@@ -38,7 +39,9 @@ def index_new_events(app: Flask, max_blocks: int = 50_000) -> int:
     """
     with app.app_context():
         client = runtime().client
-        head = client.block_number()
+        # Only blocks this deep are copied: a reorganisation shallower than that never reaches the index
+        # (0 suits chains with instant finality, such as Besu QBFT and Anvil).
+        head = client.block_number() - int(current_app.config["BILLCHAIN_CONFIRMATIONS"])
         cursor = _cursor()
         start = (cursor + 1) if cursor is not None else deploy_block()
         if start > head:
@@ -69,10 +72,12 @@ def index_new_events(app: Flask, max_blocks: int = 50_000) -> int:
 
 def _store(events: list[Any], known: set[tuple[str, int]]) -> int:
     added = 0
+    new: list[Any] = []
     for event in events:
         tx_hash = to_hex(event.tx_hash)
         if (tx_hash, event.log_index) in known:
             continue
+        new.append(event)
         args = {k: _jsonable(v) for k, v in event.args.items()}
         issuer = args.get("issuer") or args.get("account")
         db.session.add(
@@ -89,6 +94,8 @@ def _store(events: list[Any], known: set[tuple[str, int]]) -> int:
             )
         )
         added += 1
+    # Registry v2: what any member platform did to this platform's bills and organisations lands here.
+    apply_events(new)
     return added
 
 

@@ -31,11 +31,15 @@ from app.models import (
     OrgStatus,
     audit,
 )
+from app.outbox.projection import apply_events
 
 log = logging.getLogger("billchain.outbox")
 
 # Fixed gas for anchors: no estimation round trip; the real cost is ~48k.
 ANCHOR_GAS = 120_000
+# Fixed gas for registry v2 locks, claims, releases, voids and paper (≤ 65k with a 10-level proof; a
+# 20-level proof adds ~10k): generous, since a claim racing another can cost more than it did alone.
+SETTLEMENT_GAS_V2 = 250_000
 
 
 # ---------------------------------------------------------------- signing
@@ -47,6 +51,10 @@ def sign(client: RegistryClient, account: LocalAccount, job: ChainJob, nonce: in
     if kind is JobKind.FUND:
         return client.sign_transfer(account, job.args[0], int(job.args[1]), nonce)
     gas = ANCHOR_GAS if kind is JobKind.ANCHOR else None
+    if kind.settles_bill and client.version == 2:
+        # Not simulated first: a simulation runs at the latest block's time, which on a chain that mines
+        # on demand can be long before an expired review lock; the contract decides when it is mined.
+        gas = SETTLEMENT_GAS_V2
     return client.build_and_sign(account, kind.value, _decode_args(job.args), nonce, gas)
 
 
@@ -106,7 +114,15 @@ def confirmed(job: ChainJob, receipt: Receipt, forget_settlements: Callable[[], 
     job.status = JobStatus.CONFIRMED
     job.block_number = receipt.block_number
     job.block_time = receipt.block_time
-    _ON_CONFIRMED[JobKind(job.function)](job, receipt, forget_settlements)
+    kind = JobKind(job.function)
+    if kind is not JobKind.ANCHOR and apply_events(receipt.events, receipt.block_time):
+        # Registry v2: the receipt's events say what happened (a part, a lock, paper, an admission),
+        # through the same projection the indexer applies to every member platform's transactions.
+        if kind.settles_bill:
+            forget_settlements()
+            audit("chain", f"bill.{kind.value}", job.bill_id, job.organisation_id, tx=job.tx_hash)
+        return
+    _ON_CONFIRMED[kind](job, receipt, forget_settlements)
 
 
 # ---------------------------------------------------------------- refusal
@@ -114,7 +130,9 @@ def confirmed(job: ChainJob, receipt: Receipt, forget_settlements: Callable[[], 
 
 def _anchor_refused(job: ChainJob, client: RegistryClient | None) -> None:
     batch = db.session.scalar(select(AnchorBatch).where(AnchorBatch.job_id == job.id))
-    first_issuer = str((job.error_args or {}).get("issuer", "")).lower()
+    # v1 names the first anchoring address `issuer`; v2 (anchors per issuer) names the key that anchored.
+    error_args = job.error_args or {}
+    first_issuer = str(error_args.get("issuer") or error_args.get("key") or "").lower()
     if batch is not None and job.error == "BillRootAlreadyAnchored" and first_issuer == job.sender.lower():
         # Anchored earlier by this same key (a job whose receipt we lost): the chain's record stands.
         # If another issuer took the root first, the bills are re-batched below instead.
@@ -132,6 +150,9 @@ def _anchor_refused(job: ChainJob, client: RegistryClient | None) -> None:
 
 def _settlement_refused(job: ChainJob, client: RegistryClient | None) -> None:
     bill = db.session.get(Bill, job.bill_id) if job.bill_id else None
+    if bill is not None and getattr(client, "version", 1) != 1:
+        bill.settle_state = None  # registry v2 takes nothing in this database first: nothing to give back
+        return
     if bill is not None:
         bill.settle_state = None
         bill.settled_by_org_id = None
@@ -145,6 +166,9 @@ _ON_REFUSED: dict[JobKind, Callable[[ChainJob, RegistryClient | None], None]] = 
     JobKind.ANCHOR: _anchor_refused,
     JobKind.CLAIM: _settlement_refused,
     JobKind.VOID: _settlement_refused,
+    JobKind.LOCK: _settlement_refused,
+    JobKind.RELEASE: _settlement_refused,
+    JobKind.PAPER: _settlement_refused,
 }
 
 
@@ -161,7 +185,11 @@ def refused(job: ChainJob, reason: Any, client: RegistryClient | None) -> None:
 
 
 def sync_settlement_from_chain(client: RegistryClient, bill: Bill) -> None:
-    """After a refused claim or void, take the chain's word for who settled the bill, if anyone did."""
+    """After a refused claim or void, take the chain's word for who settled the bill, if anyone did.
+
+    Registry v2 needs nothing here: its events reach this database through the projection."""
+    if getattr(client, "version", 1) != 1:
+        return
     try:
         settlement = client.settlement_of(bill.organisation.address, from_hex(bill.bill_ref))
     except ChainUnavailableError:
@@ -191,7 +219,8 @@ def _decode_args(args: list[Any]) -> list[Any]:
     """JSON holds bytes32 values as 0x-hex strings; the client wants bytes for them."""
     out: list[Any] = []
     for value in args:
-        if isinstance(value, str) and value.startswith("0x") and len(value) == 66:
+        # bytes32 (66 characters) and signatures (132); addresses (42) stay text for web3.
+        if isinstance(value, str) and value.startswith("0x") and len(value) in (66, 132):
             out.append(from_hex(value))
         elif isinstance(value, list):
             out.append(_decode_args(value))

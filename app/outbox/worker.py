@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils import keccak
 from flask import Flask
-from sqlalchemy import or_, select, update
+from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.bills.errors import ChainUnavailableError
@@ -49,6 +49,7 @@ from app.models import (
     Organisation,
     OrgKind,
     OrgStatus,
+    Registry,
     Sender,
     WorkerLease,
     rows_changed,
@@ -256,21 +257,30 @@ class AnchorWorker:
                 .exists()
             )
         ).all()
+        client = self.runtime.client
+        with_totals = client.version == 2  # registry v2 leaves commit to the bill's total
+        signed_here = _signed_for(client)
         for org in issuers:
             rows = db.session.execute(
-                select(Bill.id, Bill.bill_ref, Bill.content_hash)
+                select(Bill.id, Bill.bill_ref, Bill.content_hash, Bill.total_fen)
                 .where(Bill.organisation_id == org.id, Bill.status == BillStatus.PENDING)
-                .where(Bill.batch_id.is_(None))
+                .where(Bill.batch_id.is_(None), signed_here)
                 .order_by(Bill.created_at, Bill.id)
                 .limit(limit)
             ).all()
-            pairs = [(from_hex(r.bill_ref), from_hex(r.content_hash)) for r in rows]
-            tree = build_tree(pairs)
+            if not rows:
+                continue
+            leaves: list[tuple[Any, ...]] = [
+                (from_hex(r.bill_ref), from_hex(r.content_hash), *((int(r.total_fen),) if with_totals else ()))
+                for r in rows
+            ]
+            tree = build_tree(leaves)
             root = to_hex(tree.root)
             if db.session.scalar(select(AnchorBatch.id).where(AnchorBatch.root == root)) is not None:
                 # This exact root failed before (e.g. another issuer anchored it first): a random extra
                 # leaf gives the same bills a fresh root. It is no bill, so nothing can claim it.
-                tree = build_tree([*pairs, (BATCH_SALT_REF, os.urandom(32))])
+                salt = (BATCH_SALT_REF, os.urandom(32), *((1,) if with_totals else ()))
+                tree = build_tree([*leaves, salt])
                 root = to_hex(tree.root)
             job = ChainJob(sender=org.address, function=JobKind.ANCHOR, args=[root], organisation_id=org.id)
             batch = AnchorBatch(organisation_id=org.id, root=root, size=len(rows), status=BatchStatus.SIGNED)
@@ -410,6 +420,20 @@ class AnchorWorker:
         db.session.commit()
 
 
+def _signed_for(client: RegistryClient) -> Any:
+    """Bills signed for the registry the client speaks to: a bill signed for an earlier registry (before
+    an upgrade) names that registry in its signature and can only be anchored there."""
+    current = db.session.scalar(
+        select(Registry.id).where(func.lower(Registry.address) == client.registry_address.lower())
+    )
+    first = db.session.scalar(select(func.min(Registry.id)))
+    if current is None:
+        return Bill.registry_id.is_(None) if first is None else false()
+    if current == first:
+        return or_(Bill.registry_id.is_(None), Bill.registry_id == current)
+    return Bill.registry_id == current
+
+
 def _due(now: datetime) -> Any:
     """Jobs not backing off after a failure."""
     return or_(ChainJob.retry_at.is_(None), ChainJob.retry_at <= now)
@@ -438,4 +462,7 @@ def wait_for_job(app: Flask, job_id: int, timeout: float) -> ChainJob | None:
             return job
         if time.monotonic() >= deadline:
             return None
+        # Hand the connection back while waiting: requests waiting for the chain must not hold the pool
+        # the worker needs to record the very decision they wait for.
+        db.session.close()
         time.sleep(0.05)

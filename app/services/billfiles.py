@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.bills.billfile import Anchoring, BillFile
+from app.bills.errors import ChainUnavailableError
 from app.bills.hashing import BillSignature, Domain
 from app.bills.hexstr import from_hex
 from app.bills.model import Bill as DomainBill
@@ -20,30 +21,106 @@ from app.models import (
     Bill,
     BillStatus,
     ChainState,
+    Registry,
 )
 from app.runtime import runtime
 
 
-def chain_domain() -> tuple[int, str]:
-    """(chain id, registry) for EIP-712: remembered in the database, so issuing works while the chain is down.
+@dataclass(frozen=True)
+class RegistryRef:
+    """A registry this platform signs (or signed) bills for: bill files name theirs."""
 
-    Kept in the process too once read: they never change for a deployment, and every lookup needs them.
+    id: int
+    chain_id: int
+    address: str
+    version: int
+
+
+def current_registry() -> RegistryRef:
+    """The registry new bills are signed for: the configured one, recorded in `registries` on first use.
+
+    Kept in the process once known. While the chain cannot be reached, the last recorded registry
+    stands in, so issuing works with the chain down.
     """
     rt = runtime()
-    if rt.chain_domain is not None:
+    if isinstance(rt.chain_domain, RegistryRef):
         return rt.chain_domain
-    cached = {row.key: row.value for row in db.session.scalars(select(ChainState))}
-    if "chain_id" in cached and "registry" in cached:
-        rt.chain_domain = (int(cached["chain_id"]), cached["registry"])
-        return rt.chain_domain
-    chain_id, registry = rt.domain()
     try:
-        db.session.merge(ChainState(key="chain_id", value=str(chain_id)))
-        db.session.merge(ChainState(key="registry", value=registry))
+        client = rt.client
+        wanted = (client.chain_id, client.registry_address, client.version)
+    except ChainUnavailableError:
+        latest = db.session.scalar(select(Registry).order_by(Registry.id.desc()).limit(1))
+        if latest is None:
+            legacy = _legacy_registry()
+            if legacy is None:
+                raise
+            latest = legacy
+        return _ref(latest)
+    found = _find_registry(wanted[0], wanted[1])
+    if found is None:
+        _legacy_registry()  # a database from before `registries` existed: its registry comes first
+        found = _find_registry(wanted[0], wanted[1])
+    if found is None:
+        try:
+            db.session.add(Registry(chain_id=wanted[0], address=wanted[1], version=wanted[2]))
+            db.session.commit()
+        except IntegrityError:  # a concurrent first request recorded it first
+            db.session.rollback()
+        found = _find_registry(wanted[0], wanted[1])
+        assert found is not None
+    rt.chain_domain = _ref(found)
+    rt.registries[found.id] = rt.chain_domain
+    return rt.chain_domain
+
+
+def registry_of(registry_id: int | None) -> RegistryRef:
+    """The registry a stored bill was signed for (None: the first this database used)."""
+    rt = runtime()
+    known = rt.registries.get(registry_id)
+    if known is not None:
+        return known
+    query = select(Registry)
+    query = query.where(Registry.id == registry_id) if registry_id else query.order_by(Registry.id).limit(1)
+    row = db.session.scalar(query)
+    if row is None:
+        if registry_id is None:
+            return current_registry()
+        raise LookupError(f"registry {registry_id} is not recorded")
+    ref = rt.registries[registry_id] = _ref(row)
+    return ref
+
+
+def chain_domain() -> tuple[int, str]:
+    """(chain id, registry) for the EIP-712 signature of a new bill."""
+    ref = current_registry()
+    return ref.chain_id, ref.address
+
+
+def _find_registry(chain_id: int, address: str) -> Registry | None:
+    return db.session.scalar(
+        select(Registry).where(Registry.chain_id == chain_id, func.lower(Registry.address) == address.lower())
+    )
+
+
+def _legacy_registry() -> Registry | None:
+    """The (chain id, registry) a database written before `registries` remembered, recorded as registry v1."""
+    if db.session.scalar(select(Registry.id).limit(1)) is not None:
+        return None
+    cached = {row.key: row.value for row in db.session.scalars(select(ChainState))}
+    if "chain_id" not in cached or "registry" not in cached:
+        return None
+    row = Registry(chain_id=int(cached["chain_id"]), address=cached["registry"], version=1)
+    try:
+        db.session.add(row)
         db.session.commit()
-    except IntegrityError:  # a concurrent first request wrote the same facts first
+    except IntegrityError:
         db.session.rollback()
-    return chain_id, registry
+        return db.session.scalar(select(Registry).order_by(Registry.id).limit(1))
+    return row
+
+
+def _ref(row: Registry) -> RegistryRef:
+    return RegistryRef(row.id, int(row.chain_id), row.address, int(row.version))
 
 
 def domain_bill_file(bill: Bill) -> BillFile:
@@ -62,6 +139,7 @@ def domain_bill_file(bill: Bill) -> BillFile:
             tx_hash=batch.tx_hash if batch else None,
             block_number=batch.block_number if batch else None,
             anchored_at=batch.anchored_at if batch else None,
+            registry_id=bill.registry_id,
         )
     )
 
@@ -81,11 +159,13 @@ class StoredBillRow:
     tx_hash: str | None
     block_number: int | None
     anchored_at: datetime | None
+    registry_id: int | None = None
 
 
 def make_bill_file(row: StoredBillRow) -> BillFile:
-    chain_id, registry = chain_domain()
-    domain = Domain(chain_id, registry)
+    registry = registry_of(row.registry_id)
+    chain_id = registry.chain_id
+    domain = Domain(chain_id, registry.address)
     anchoring = None
     if row.root and row.tx_hash and row.anchored_at and row.status != BillStatus.PENDING:
         anchoring = Anchoring(

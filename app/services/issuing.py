@@ -26,7 +26,7 @@ from app.models import (
     utcnow,
 )
 from app.runtime import runtime
-from app.services.billfiles import chain_domain
+from app.services.billfiles import current_registry
 from app.services.delivery import queue_deliveries, wake_delivery
 from app.services.errors import Conflict, Invalid, NotAllowed, TooLarge
 
@@ -55,8 +55,8 @@ def issue_bills(org: Organisation, payloads: list[dict[str, Any]], actor: str, *
     if len(payloads) > limit:
         raise TooLarge("too_many_bills", f"At most {limit} bills in one request.", "body")
 
-    chain_id, registry = chain_domain()
-    domain = Domain(chain_id, registry)
+    registry = current_registry()
+    domain = Domain(registry.chain_id, registry.address)
     account = runtime().account(org.address)
     numbers = _allocate_numbers(org, payloads)
 
@@ -102,6 +102,7 @@ def issue_bills(org: Organisation, payloads: list[dict[str, Any]], actor: str, *
                 signature=to_hex(signature.value),
                 status=BillStatus.PENDING,
                 created_at=now,
+                registry_id=registry.id,
             )
         )
     try:

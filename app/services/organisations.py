@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
 
+from app.bills.admission import sign_admission
 from app.bills.errors import ChainUnavailableError
+from app.bills.hexstr import to_hex
 from app.bills.identifiers import credit_code_problem
 from app.extensions import db
 from app.models import (
@@ -23,8 +27,11 @@ from app.models import (
     utcnow,
 )
 from app.runtime import runtime
+from app.services.billfiles import current_registry
 from app.services.errors import Conflict, Invalid, not_found
 from app.services.sealing import ensure_seal_key
+
+ADMISSION_VALID_FOR = 30 * 24 * 3600  # seconds an admission request may wait for the finance department
 
 
 @dataclass
@@ -72,12 +79,7 @@ def onboard_organisation(
             )
         )
     db.session.add(
-        ChainJob(
-            sender=admin.address,
-            function=JobKind.REGISTER,
-            args=[address, org.name, credit_code, int(OrgKind(kind).on_chain)],
-            organisation_id=org.id,
-        )
+        ChainJob(sender=admin.address, function=JobKind.REGISTER, args=_registration_args(org), organisation_id=org.id)
     )
     user_password = None
     if username:
@@ -103,7 +105,14 @@ def revoke_organisation(org: Organisation, actor: str) -> ChainJob:
     if OrgStatus(org.status).revoked:
         raise Conflict("organisation_revoked", "This organisation is already revoked.")
     admin = finance_organisation()
-    job = ChainJob(sender=admin.address, function=JobKind.REVOKE, args=[org.address], organisation_id=org.id)
+    target: Any = org.address
+    if current_registry().version == 2:
+        if org.chain_org_id is None:
+            raise Conflict(
+                "organisation_not_admitted", "This organisation is not admitted on chain yet; try again later."
+            )
+        target = org.chain_org_id  # registry v2 revokes the organisation's stable id (and whatever key it has)
+    job = ChainJob(sender=admin.address, function=JobKind.REVOKE, args=[target], organisation_id=org.id)
     db.session.add(job)
     org.status = OrgStatus.REVOKING
     audit(actor, "organisation.revoke_requested", str(org.id), org.id)
@@ -123,6 +132,26 @@ def revoke_token(token_id: int, actor: str) -> ApiToken:
     audit(actor, "token.revoked", str(token.organisation_id), token.organisation_id, prefix=token.prefix)
     db.session.commit()
     return token
+
+
+def _registration_args(org: Organisation) -> list[Any]:
+    """registerOrganisation's arguments. Registry v2 wants the organisation's own key to ask for it (an
+    EIP-712 admission request: proof of possession), so the platform signs one with the key it just made."""
+    registry = current_registry()
+    if registry.version == 1:
+        return [org.address, org.name, org.credit_code, int(OrgKind(org.kind).on_chain)]
+    rt = runtime()
+    request = sign_admission(
+        rt.account(org.address),
+        chain_id=registry.chain_id,
+        registry=registry.address,
+        name=org.name,
+        credit_code=org.credit_code,
+        kind=str(org.kind),
+        deadline=int(time.time()) + ADMISSION_VALID_FOR,
+    )
+    struct, signature = request.as_call()
+    return [list(struct), to_hex(signature)]
 
 
 def validate_credit_code(code: str) -> str | None:

@@ -66,7 +66,7 @@ def request_claim(bill: Bill, claimant: Organisation, claim_ref: str, actor: str
         raise NotAllowed("forbidden", "Only active reimbursing organisations may claim bills.")
     _take_for_settlement(bill, claimant, SettleState.CLAIMING, claim_ref=claim_ref)
     assert bill.batch is not None
-    args = [bill.batch.root, bill.proof or [], bill.bill_ref, bill.content_hash, _bytes32_text(claim_ref)]
+    args = [bill.batch.root, bill.proof or [], bill.bill_ref, bill.content_hash, claim_ref_word(claim_ref)]
     return _queue_settlement(bill, claimant, JobKind.CLAIM, args, actor, "bill.claim_requested", claim_ref=claim_ref)
 
 
@@ -126,7 +126,7 @@ def _queue_settlement(
     return job
 
 
-def _bytes32_text(text: str) -> str:
+def claim_ref_word(text: str) -> str:
     """A claim reference as bytes32: short ones verbatim (readable on chain), long ones hashed."""
     raw = text.encode()
     if len(raw) <= 32:

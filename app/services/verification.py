@@ -20,12 +20,23 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.bills.billfile import BillFile
 from app.bills.chainview import ChainBillRecord, ChainOrganisation, ChainStatus
+from app.bills.chainview_v2 import ChainBillRecordV2, ChainKeyRecord, ChainOrganisationV2
 from app.bills.hexstr import to_hex
 from app.bills.merkle import verify_proof
 from app.bills.verification import VerificationResult, verify
 from app.chain import RegistryClient
+from app.chain.registry_v2 import RegistryV2Client
 from app.extensions import db
-from app.models import AnchorBatch, Bill, ChainEvent, ChainState, Organisation, VerificationCount, utcnow
+from app.models import (
+    AnchorBatch,
+    Bill,
+    ChainEvent,
+    ChainState,
+    Organisation,
+    Registry,
+    VerificationCount,
+    utcnow,
+)
 from app.outbox.indexer import CURSOR_KEY
 from app.runtime import runtime
 from app.services.billfiles import StoredBillRow, make_bill_file
@@ -52,26 +63,63 @@ class StoredBill:
 
 class BillFileCache:
     """Anchored bill files by content hash. A bill never changes once anchored (its status lives on
-    chain), so caching its file is exact; pending bills are never cached, as their anchoring is coming."""
+    chain), so caching its file is exact; pending bills are never cached, as their anchoring is coming.
 
-    size = 20_000
+    Bounded by bytes, least recently used out first: a bill file's objects are ~7.6 KB for a two-item
+    bill and grow with its items (issue 13's soak: 20,000 entries would have been ~150 MB a process).
+    """
 
-    def __init__(self) -> None:
-        self._files: OrderedDict[str, StoredBill] = OrderedDict()
+    max_bytes = 32 * 2**20
+
+    def __init__(self, max_bytes: int | None = None) -> None:
+        self.max_bytes = max_bytes if max_bytes is not None else type(self).max_bytes
+        self._files: OrderedDict[str, tuple[StoredBill, int]] = OrderedDict()
         self._lock = threading.Lock()
+        self.bytes = 0  # the entries' measured sizes, added up
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    @staticmethod
+    def entry_bytes(value: object) -> int:
+        """Bytes of `value` and every object it reaches (classes, modules and functions not counted).
+
+        Objects shared with other entries count in each, so the bound errs on the small side."""
+        import gc
+        import sys
+        import types
+
+        skip = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
+        seen: set[int] = set()
+        todo: list[object] = [value]
+        total = 0
+        while todo:
+            obj = todo.pop()
+            if id(obj) in seen or isinstance(obj, skip):
+                continue
+            seen.add(id(obj))
+            total += sys.getsizeof(obj)
+            todo.extend(gc.get_referents(obj))
+        return total
 
     def get(self, content_hash: str) -> StoredBill | None:
         with self._lock:
             hit = self._files.get(content_hash)
-            if hit is not None:
-                self._files.move_to_end(content_hash)
-            return hit
+            if hit is None:
+                return None
+            self._files.move_to_end(content_hash)
+            return hit[0]
 
     def put(self, content_hash: str, stored: StoredBill) -> None:
+        size = self.entry_bytes((content_hash, stored))  # outside the lock: readers go on
         with self._lock:
-            self._files[content_hash] = stored
-            if len(self._files) > self.size:
-                self._files.popitem(last=False)
+            old = self._files.pop(content_hash, None)
+            if old is not None:
+                self.bytes -= old[1]
+            self._files[content_hash] = (stored, size)
+            self.bytes += size
+            while self.bytes > self.max_bytes and len(self._files) > 1:
+                self.bytes -= self._files.popitem(last=False)[1][1]
 
 
 class DatabaseLookup:
@@ -101,6 +149,7 @@ class DatabaseLookup:
                     AnchorBatch.tx_hash,
                     AnchorBatch.block_number,
                     AnchorBatch.anchored_at,
+                    Bill.registry_id,
                 )
                 .join(Organisation, Organisation.id == Bill.organisation_id)
                 .outerjoin(AnchorBatch, AnchorBatch.id == Bill.batch_id)
@@ -126,6 +175,10 @@ class IndexedRegistry:
     Anchors by root, settlements by (issuer, bill reference), revocations by organisation: exactly what
     the registry's `verify` reads, so a record can be answered here as of the cursor's block, with no
     eth_call. `block` is -1 until an index exists. Refreshed incrementally (events after `block`).
+
+    It grows with the chain's history, not with traffic, and is never evicted (a forgotten claim would
+    answer "issued"): ~125 B an anchored root, ~250 B a claim or void. The issuers' addresses and the
+    block times of consecutive events are shared rather than copied into every entry.
     """
 
     def __init__(self) -> None:
@@ -133,10 +186,20 @@ class IndexedRegistry:
         self.anchors: dict[str, tuple[str, datetime]] = {}
         self.settlements: dict[tuple[str, str], tuple[ChainStatus, str, datetime]] = {}
         self.revoked: dict[str, datetime] = {}
+        self._issuers: dict[str, str] = {}  # address (any case) → its one lower-case string
+        self._last_at: datetime | None = None
 
     def _clear(self) -> None:
         self.block = -1
         self.anchors, self.settlements, self.revoked = {}, {}, {}
+        self._issuers, self._last_at = {}, None
+
+    def _issuer(self, address: Any) -> str:
+        text = str(address)
+        shared = self._issuers.get(text)
+        if shared is None:
+            shared = self._issuers[text] = text.lower()
+        return shared
 
     def refresh(self) -> int:
         """Catch up with the indexer's cursor (inside an app context); the block it now speaks for."""
@@ -160,13 +223,16 @@ class IndexedRegistry:
     def _apply(self, name: str, args: dict[str, Any], at: datetime | None) -> None:
         if at is None:  # indexed without block times: cannot answer from here, the chain will
             raise ValueError(f"indexed {name} has no block time")
+        if at == self._last_at:  # events come in block order: one block's events share its time
+            at = self._last_at
+        self._last_at = at
         if name == "BillsAnchored":
             self.anchors[str(args["root"]).lower()] = (_checksum(args["issuer"]), at)
         elif name == "BillClaimed":
-            key = (str(args["issuer"]).lower(), str(args["billRef"]).lower())
+            key = (self._issuer(args["issuer"]), str(args["billRef"]).lower())
             self.settlements[key] = (ChainStatus.CLAIMED, _checksum(args["claimant"]), at)
         elif name == "BillVoided":
-            key = (str(args["issuer"]).lower(), str(args["billRef"]).lower())
+            key = (self._issuer(args["issuer"]), str(args["billRef"]).lower())
             self.settlements[key] = (ChainStatus.VOIDED, _checksum(args["issuer"]), at)
         elif name == "OrganisationRevoked":
             self.revoked[str(args["account"]).lower()] = datetime.fromtimestamp(int(args["revokedAt"]), UTC)
@@ -197,14 +263,33 @@ class AnswerCache:
     A URL names one bill (reference + content hash) and its file never changes once anchored, so at
     one block the answer is the same: a revisit within that block costs a dictionary look-up. Any new
     indexed block, a lagging index or `org_ttl` seconds end an answer's validity.
+
+    So the answers of an earlier block can never be given again: the first answer of a new block
+    empties the cache. Within one block it is bounded by bytes, oldest out first: an answer is ~17 KB
+    of objects with its bill, checks and JSON (issue 13's soak: 20,000 would have been ~350 MB a
+    process). Measuring an answer walks its objects (~0.2 ms), so one answer in `sample` is measured
+    and the count kept is `max_bytes` over their running mean.
     """
 
-    size = 20_000
+    max_bytes = 32 * 2**20
+    sample = 32
 
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, ttl: float, max_bytes: int | None = None) -> None:
         self.ttl = ttl
+        self.max_bytes = max_bytes if max_bytes is not None else type(self).max_bytes
         self._answers: OrderedDict[str, tuple[int, float, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        self._block = -1  # the block of every answer kept
+        self._puts = 0
+        self.entry_bytes = 0  # running mean of the measured answers
+
+    @property
+    def bytes(self) -> int:
+        """The answers kept, in bytes (count × the measured mean)."""
+        return len(self._answers) * self.entry_bytes
+
+    def __len__(self) -> int:
+        return len(self._answers)
 
     def get(self, url: str, reader: VerifyReader) -> Any:
         hit = self._answers.get(url)
@@ -219,10 +304,18 @@ class AnswerCache:
         block = value[0].as_of_block
         if block is None or block != reader.index.block:  # only answers the index gave, at its block
             return
+        self._puts += 1
+        if not self.entry_bytes or self._puts % self.sample == 0:
+            size = BillFileCache.entry_bytes((url, value))
+            self.entry_bytes = size if not self.entry_bytes else (7 * self.entry_bytes + size) // 8
+        keep = max(1, self.max_bytes // self.entry_bytes)
         with self._lock:
+            if block != self._block:  # answers of another block are never given again: let them go
+                self._answers.clear()
+                self._block = block
             self._answers[url] = (block, time.monotonic() + self.ttl, value)
             self._answers.move_to_end(url)
-            if len(self._answers) > self.size:
+            while len(self._answers) > keep:
                 self._answers.popitem(last=False)
 
 
@@ -308,21 +401,119 @@ class VerifyReader:
         self.expire_head()
 
 
-def verify_reader() -> VerifyReader:
+class V2Reader:
+    """The chain reader for bills of a registry v2. A key's organisation never changes on chain, so it is
+    kept for good once known; organisations (names, revocation) for `org_ttl`; a bill's record (its
+    parts, lock, paper, void) is read from the chain every time."""
+
+    version = 2
+    org_ttl = 30.0
+
+    def __init__(self, client: RegistryV2Client) -> None:
+        self.client = client
+        self._keys: dict[str, ChainKeyRecord] = {}
+        self._orgs: dict[int, tuple[float, ChainOrganisationV2 | None]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def chain_id(self) -> int:
+        return self.client.chain_id
+
+    @property
+    def registry_address(self) -> str:
+        return self.client.registry_address
+
+    def key_record(self, address: str) -> ChainKeyRecord:
+        key = address.lower()
+        known = self._keys.get(key)
+        if known is not None:
+            return known
+        record = self.client.key_record(address)
+        if record.org_id:  # an admitted key is bound to its organisation for ever
+            with self._lock:
+                self._keys[key] = record
+        return record
+
+    def bill_record_v2(
+        self,
+        issuer_id: int,
+        root: bytes,
+        proof: Sequence[bytes],
+        bill_ref: bytes,
+        content_hash: bytes,
+        total_fen: int,
+    ) -> ChainBillRecordV2:
+        return self.client.bill_record_v2(issuer_id, root, proof, bill_ref, content_hash, total_fen)
+
+    def forget_settlements(self) -> None:
+        """Nothing to forget: a bill's record is read from the chain every time."""
+
+    def organisation_v2(self, org_id: int) -> ChainOrganisationV2 | None:
+        now = time.monotonic()
+        hit = self._orgs.get(org_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        org = self.client.organisation_v2(org_id)
+        with self._lock:
+            self._orgs[org_id] = (now + self.org_ttl, org)
+        return org
+
+
+class RegistryReaders:
+    """Verification across registries: the current registry's reader answers, and a bill file naming a
+    registry this platform used before (a v1 bill after the upgrade to v2) is read from that one."""
+
+    def __init__(self, current: Any) -> None:
+        self.current = current
+        self.version = getattr(current, "version", 1)
+
+    @property
+    def chain_id(self) -> int:
+        return int(self.current.chain_id)
+
+    @property
+    def registry_address(self) -> str:
+        return str(self.current.registry_address)
+
+    def bill_record(self, root: bytes, proof: Sequence[bytes], bill_ref: bytes, content_hash: bytes) -> ChainBillRecord:
+        return self.current.bill_record(root, proof, bill_ref, content_hash)
+
+    def organisation(self, address: str) -> ChainOrganisation | None:
+        return self.current.organisation(address)
+
+    def reader_for(self, chain_id: int, address: str) -> Any:
+        if chain_id == self.chain_id and address.lower() == self.registry_address.lower():
+            return self.current
+        known = db.session.scalar(
+            select(Registry).where(Registry.chain_id == chain_id, func.lower(Registry.address) == address.lower())
+        )
+        if known is None:
+            return None
+        client = runtime().client_for(known.address, int(known.version))
+        return V2Reader(client) if isinstance(client, RegistryV2Client) else client
+
+
+def verify_reader() -> Any:
+    """The current registry's reader: VerifyReader (v1: answers from the event index) or V2Reader."""
     rt = runtime()
     client = rt.client
     reader = rt.verify_reader
-    if not isinstance(reader, VerifyReader) or reader.client is not client:
-        reader = rt.verify_reader = VerifyReader(client, float(rt.config["BILLCHAIN_VERIFY_CACHE"]))
+    if getattr(reader, "client", None) is not client:
+        if isinstance(client, RegistryV2Client):
+            reader = rt.verify_reader = V2Reader(client)
+        else:
+            reader = rt.verify_reader = VerifyReader(client, float(rt.config["BILLCHAIN_VERIFY_CACHE"]))
         rt.bill_file_cache = BillFileCache()
     return reader
 
 
 def verify_any(source: Any) -> VerificationResult:
     """A bill file (text, bytes or dict), a QR photo (image bytes) or a verify URL."""
-    reader = verify_reader()
-    if isinstance(source, str) and not source.lstrip().startswith("{"):
-        known = reader.answers.get(source, reader)
+    current = verify_reader()
+    reader = RegistryReaders(current)
+    answers = current.answers if isinstance(current, VerifyReader) else None
+    if answers is not None and isinstance(source, str) and not source.lstrip().startswith("{"):
+        known = answers.get(source, current)
         if known is not None:
             result, bill_id, organisation_id = known
             tally().add(bill_id, organisation_id)
@@ -334,8 +525,8 @@ def verify_any(source: Any) -> VerificationResult:
         result = verify(source, reader, lookup)
     if lookup.found is not None:
         tally().add(lookup.found.bill_id, lookup.found.organisation_id)
-        if isinstance(source, str):
-            reader.answers.put(source, reader, (result, lookup.found.bill_id, lookup.found.organisation_id))
+        if answers is not None and isinstance(source, str):
+            answers.put(source, current, (result, lookup.found.bill_id, lookup.found.organisation_id))
     elif (bill := stored_bill(result)) is not None:
         tally().add(bill.id, bill.organisation_id)
     return result

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from app.bills.privacy import printed_document
 from app.bills.times import utc_iso
 from app.extensions import db
-from app.models import Bill, BillStatus, Organisation, OrgKind, SettleState, WalletEntry
+from app.models import Bill, BillPart, BillStatus, Organisation, OrgKind, SettleState, WalletEntry, utcnow
 from app.runtime import runtime
 from app.services.errors import NotAllowed, not_found
 
@@ -177,12 +177,68 @@ def settlement(bill: Bill) -> dict[str, Any] | None:
     }
 
 
+def reimbursement(bill: Bill) -> dict[str, Any]:
+    """Where the money stands, as the chain's events left it: each part (who, how much, when), what
+    remains, a live review lock, a paper conversion, the replacement of a voided bill."""
+    parts = db.session.scalars(
+        select(BillPart).where(BillPart.bill_id == bill.id).order_by(BillPart.block_number, BillPart.log_index)
+    ).all()
+    names = _names_by_chain_id({p.claimant_chain_id for p in parts} | {bill.lock_holder_chain_id or 0})
+    reimbursed = bill.reimbursed_fen or (bill.total_fen if bill.status == BillStatus.CLAIMED else 0)
+    live_lock = bill.locked_until is not None and bill.locked_until > utcnow() and bill.lock_holder_chain_id
+    replacement_id = None
+    if bill.replacement_ref:
+        replacement_id = db.session.scalar(
+            select(Bill.id).where(Bill.bill_ref == bill.replacement_ref, Bill.organisation_id == bill.organisation_id)
+        )
+    return {
+        "total_fen": bill.total_fen,
+        "reimbursed_fen": reimbursed,
+        "remaining_fen": max(bill.total_fen - reimbursed, 0) if bill.status not in _CLOSED else 0,
+        "parts": [
+            {
+                "by": names.get(p.claimant_chain_id) or f"#{p.claimant_chain_id}",
+                "by_id": p.claimant_chain_id,
+                "amount_fen": p.amount_fen,
+                "remaining_fen": p.remaining_fen,
+                "at": utc_iso(p.block_time),
+                "tx_hash": p.tx_hash,
+            }
+            for p in parts
+        ],
+        "lock": {
+            "by": names.get(bill.lock_holder_chain_id or 0),
+            "by_id": bill.lock_holder_chain_id,
+            "until": utc_iso(bill.locked_until),
+        }
+        if live_lock
+        else None,
+        "paper_number": bill.paper_number,
+        "replacement": {"bill_ref": bill.replacement_ref, "bill_id": replacement_id} if bill.replacement_ref else None,
+    }
+
+
+_CLOSED = (BillStatus.VOIDED, BillStatus.PAPER)
+
+
+def _names_by_chain_id(ids: set[int]) -> dict[int, str]:
+    """Organisations by stable chain id: this platform's from its database (others show by id)."""
+    ids.discard(0)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(Organisation.chain_org_id, Organisation.name).where(Organisation.chain_org_id.in_(ids))
+    )
+    return {int(i): str(n) for i, n in rows if i is not None}
+
+
 def bill_status(bill: Bill) -> dict[str, Any]:
     return {
         "status": bill.status,
         "settle_state": bill.settle_state,
         "anchoring": anchoring(bill),
         "settlement": settlement(bill),
+        "reimbursement": reimbursement(bill),
     }
 
 
@@ -201,4 +257,5 @@ def bill_detail(access: BillAccess, verify_url: str) -> dict[str, Any]:
         "created_at": utc_iso(bill.created_at),
         "anchoring": anchoring(bill),
         "settlement": settlement(bill),
+        "reimbursement": reimbursement(bill),
     }

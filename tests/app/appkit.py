@@ -84,6 +84,7 @@ def make_config(anvil: AnvilNode, deployment: Deployment, database_url: str, tmp
         "BILLCHAIN_RPC_URL": anvil.rpc_url,
         "BILLCHAIN_REGISTRY": deployment.address,
         "BILLCHAIN_CHAIN_ID": deployment.chain_id,
+        "BILLCHAIN_REGISTRY_VERSION": deployment.version,
         "BILLCHAIN_KEYSTORE_DIR": str(tmp_path / "keystore"),
         "BILLCHAIN_KEYSTORE_PASSWORD": "test-password",
         "BILLCHAIN_KEYSTORE_KDF_N": 2**10,  # fast keystores for tests only

@@ -19,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.chain import Deployment, deploy
+from app.chain import Deployment, deploy, deploy_v2
 from app.extensions import db
 from app.models import Organisation, OrgStatus
 from app.outbox.worker import AnchorWorker
@@ -45,6 +45,12 @@ def anvil() -> Iterator[AnvilNode]:
 @pytest.fixture(scope="session")
 def deployment(anvil: AnvilNode) -> Deployment:
     return deploy(anvil.rpc_url, devchain.dev_account(0))
+
+
+@pytest.fixture(scope="session")
+def deployment_v2(anvil: AnvilNode) -> Deployment:
+    """Registry v2 on the same Anvil; a module overrides `deployment` with it to run the app on v2."""
+    return deploy_v2(anvil.rpc_url, devchain.dev_account(0))
 
 
 def _postgres_schema(name: str, *, drop: bool = False) -> None:

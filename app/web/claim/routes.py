@@ -10,11 +10,12 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Bill, BillStatus, JobStatus, OrgKind
+from app.services import reimbursement
 from app.services.errors import (
     ServiceError,
     not_found,
 )
-from app.services.settlement import already_claimed, request_claim, wait_for_job
+from app.services.settlement import already_claimed, wait_for_job
 from app.services.verification import stored_bill, verify_any
 from app.web.auth import role_required
 from app.web.claim.forms import ClaimForm
@@ -54,7 +55,7 @@ def claim_bill(bill_id: str) -> Any:
     if not form.validate_on_submit():
         return render_template("claim/done.html", bill=bill, form=form, error="Enter your claim reference."), 422
     try:
-        job = request_claim(
+        job = reimbursement.claim(
             bill, current_user.organisation, (form.claim_ref.data or "").strip(), actor=f"user:{current_user.username}"
         )
     except ServiceError as exc:

@@ -20,6 +20,7 @@ from app.bills.qr import render_svg
 from app.bills.times import utc_iso
 from app.extensions import db
 from app.models import Bill, JobStatus, OrgKind, utcnow
+from app.services import reimbursement
 from app.services.billfiles import bill_file, bill_verify_url
 from app.services.errors import (
     Malformed,
@@ -27,7 +28,7 @@ from app.services.errors import (
 )
 from app.services.issuing import issue_bills
 from app.services.sealing import bill_ofd
-from app.services.settlement import request_void, wait_for_job
+from app.services.settlement import wait_for_job
 from app.services.visibility import BillAccess, Viewer, bill_access
 from app.services.visibility import bill_status as status_of_bill
 from app.web import i18n
@@ -274,7 +275,7 @@ def void(bill_id: str) -> Response:
     form = VoidForm()
     if not form.validate_on_submit():
         raise Malformed("invalid_form", "Choose a reason to void the bill.", "reason")
-    job = request_void(
+    job = reimbursement.void(
         bill,
         current_user.organisation,
         int(form.reason.data or 0),
