@@ -37,6 +37,12 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "1 (BillRegistry) or 2 (BillRegistryV2: locks, parts, paper); default from the deployment record.",
     ),
+    Setting(
+        "MEMBER_PLATFORMS",
+        "",
+        str,
+        "Base URLs of other member platforms (comma-separated) whose QR codes this platform checks via their proofs.",
+    ),
     Setting("CHAIN_ID", None, int, "Expected chain id; default asked from the node or the record."),
     Setting("DEPLOY_BLOCK", None, int, "Block the registry was deployed at (where the event indexer starts)."),
     Setting(

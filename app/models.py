@@ -346,6 +346,30 @@ class Registry(db.Model):  # type: ignore[name-defined]
     __table_args__ = (UniqueConstraint("chain_id", "address", name="uq_registry_chain_address"),)
 
 
+class AdmissionStatus(StrEnum):
+    PENDING = "pending"  # received by the finance department, not decided yet
+    APPROVED = "approved"  # registerOrganisation queued with the request's signature
+    REFUSED = "refused"
+
+
+class AdmissionRecord(db.Model):  # type: ignore[name-defined]
+    """An admission request from a member platform, as the finance department's platform received it."""
+
+    __tablename__ = "admission_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(String(42), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    credit_code: Mapped[str] = mapped_column(String(18))
+    kind: Mapped[str] = mapped_column(String(16))
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)  # the signed request file, as received
+    status: Mapped[str] = mapped_column(String(16), default=AdmissionStatus.PENDING, index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(120))
+    job_id: Mapped[int | None] = mapped_column(Integer)
+
+
 class BillPart(db.Model):  # type: ignore[name-defined]
     """One reimbursed part of a bill, copied from a registry v2 BillClaimed event (the chain's record)."""
 

@@ -1,6 +1,7 @@
 """The JSON API for hospital and school systems, documented at /api/v1/openapi.json."""
 
 from app.api.bills import blp as bills_blp
+from app.api.consortium import blp as consortium_blp
 from app.api.events import blp as events_blp
 from app.api.health import blp as health_blp
 from app.api.organisations import blp as organisations_blp
@@ -12,4 +13,4 @@ from app.extensions import openapi
 # Set before create_app() binds the Api, which this import always precedes (app/__init__.py imports us).
 openapi.ERROR_SCHEMA = ErrorOut
 
-blueprints = [bills_blp, verify_blp, health_blp, events_blp, organisations_blp]
+blueprints = [bills_blp, verify_blp, health_blp, events_blp, organisations_blp, consortium_blp]

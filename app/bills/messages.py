@@ -87,6 +87,15 @@ EN: dict[str, str] = {
     "note.partly": "Partly reimbursed: {reimbursed} of {total}, {remaining} remain (last part by {settled_by}).",
     "note.locked": "Under review by {holder} until {until}: no other unit may claim it before then.",
     "note.replaced": "Replaced by the red-letter bill with reference {replacement_ref}: verify that one instead.",
+    "note.leaf_only": (
+        "Checked on chain from the proof the issuing platform {platform} serves: the chain holds this bill's "
+        "reference and content hash. Its content was not shown here; the payer's bill file shows it."
+    ),
+    "note.peer_unreachable": (
+        "This bill was issued on the member platform {platform}, which cannot be reached now ({error}). "
+        "Ask the payer for the bill file (JSON or OFD): it verifies on chain without that platform."
+    ),
+    "issuer_identity.leaf": "Issued by {issuer} ({credit_code}), as registered on chain.",
 }
 
 
@@ -160,5 +169,14 @@ ZH: dict[str, str] = {
     "note.partly": "部分报销：已报销{reimbursed}（共{total}），尚余{remaining}（最近一笔由{settled_by}报销）。",
     "note.locked": "{holder}正在审核本票据，锁定至{until}：在此之前其他单位不能报销。",
     "note.replaced": "本票据已被冲红，替换票据的编号摘要为{replacement_ref}：请核验替换后的票据。",
+    "note.leaf_only": (
+        "已根据开票平台{platform}提供的证明在链上核验：链上存有本票据的编号摘要和内容摘要。"
+        "此处未显示票据内容，缴款人持有的票据文件可显示。"
+    ),
+    "note.peer_unreachable": (
+        "本票据由成员平台{platform}开具，该平台目前无法访问（{error}）。"
+        "请向缴款人索取票据文件（JSON或OFD），无需该平台即可在链上核验。"
+    ),
+    "issuer_identity.leaf": "由{issuer}（{credit_code}）开具，与链上登记一致。",
 }
 """Simplified Chinese (财政电子票据 terms); the web layer passes it to ``render`` for Chinese pages."""

@@ -25,7 +25,7 @@ from eth_utils import to_checksum_address
 
 from app.bills.billfile import BillFile
 from app.bills.chainview import ChainBillRecord, ChainOrganisation, ChainReader, ChainStatus
-from app.bills.chainview_v2 import ChainOrganisationV2, ChainReaderV2, ChainStatusV2
+from app.bills.chainview_v2 import ChainBillRecordV2, ChainOrganisationV2, ChainReaderV2, ChainStatusV2
 from app.bills.errors import BillError, BillValidationError, QRNotFoundError, VerifyURLError
 from app.bills.hashing import content_hash, recover_digest_signer
 from app.bills.merkle import verify_proof
@@ -276,6 +276,22 @@ def verify(source: VerifySource, chain: ChainReader, lookup: BillLookup | None =
     raise TypeError(f"cannot verify a {type(source).__name__}")
 
 
+def verify_leaf(
+    chain: ChainReaderV2,
+    *,
+    issuer_id: int,
+    root: bytes,
+    proof: Sequence[bytes],
+    bill_ref: bytes,
+    content_hash: bytes,
+    total_fen: int,
+    platform: str,
+    source: str = "url",
+) -> VerificationResult:
+    """A bill known here only by its leaf and proof (served by `platform`, the issuing member platform)."""
+    return _Verifier(chain, None, source).run_leaf(issuer_id, root, proof, bill_ref, content_hash, total_fen, platform)
+
+
 def format_result(result: VerificationResult) -> str:
     """A plain-text report for people (CLI, logs, e-mail)."""
     lines = [f"{result.verdict.value.upper()}: {result.message}"]
@@ -381,8 +397,8 @@ def _result(
 class _Verifier:
     """Runs the checks on one bill file, collecting Check entries as it goes."""
 
-    def __init__(self, chain: ChainReader, lookup: BillLookup | None, source: str) -> None:
-        self.chain = chain
+    def __init__(self, chain: ChainReader | ChainReaderV2, lookup: BillLookup | None, source: str) -> None:
+        self.chain: Any = chain  # a ChainReader (v1) or ChainReaderV2, as the registry it reads
         self.lookup = lookup
         self.source = source
         self.checks: list[Check] = []
@@ -599,6 +615,51 @@ class _Verifier:
         notes: list[tuple[str, Mapping[str, str]]] = []
         if revoked is not None:
             notes.append(("note.revoked_after", {k: str(v) for k, v in times.items()}))
+        return self._v2_status(record, found, notes)
+
+    def run_leaf(
+        self,
+        issuer_id: int,
+        root: bytes,
+        proof: Sequence[bytes],
+        bill_ref: bytes,
+        content_hash: bytes,
+        total_fen: int,
+        platform: str,
+    ) -> VerificationResult:
+        """Registry v2, from a leaf and proof alone (a QR code of another member platform's bill, whose
+        proof that platform serves): the chain confirms the reference and content hash and says where the
+        bill stands; its content is not seen here, so the answer says so."""
+        done, chain = self.done, cast("ChainReaderV2", self.chain)
+        self.base = {"source": self.source, "bill_ref": bill_ref, "content_hash": content_hash}
+        ok = verify_proof(root, proof, bill_ref, content_hash, total_fen)
+        if not self.check(CheckName.PROOF, ok, "proof.ok" if ok else "proof.fail"):
+            return done(Verdict.TAMPERED)
+        record = chain.bill_record_v2(issuer_id, root, proof, bill_ref, content_hash, total_fen)
+        if record.status is ChainStatusV2.UNKNOWN:
+            self.check(CheckName.ANCHORED, False, "anchored.fail")
+            return done(Verdict.UNKNOWN)
+        self.check(CheckName.ANCHORED, True, "anchored.ok", anchored_at=_iso(record.anchored_at))
+        found = chain.organisation_v2(issuer_id)
+        if found is None:
+            self.check(
+                CheckName.ISSUER_IDENTITY, False, "issuer_identity.unregistered", issuer_address="#" + str(issuer_id)
+            )
+            return done(Verdict.SIGNATURE_INVALID)
+        self.base["issuer"] = ChainOrganisation(
+            found.key, found.name, found.credit_code, found.kind.label, found.registered_at, found.revoked_at
+        )
+        self.base["issuer_revoked_at"] = record.issuer_revoked_at
+        self.check(
+            CheckName.ISSUER_IDENTITY, True, "issuer_identity.leaf", issuer=found.name, credit_code=found.credit_code
+        )
+        return self._v2_status(record, found, [("note.leaf_only", {"platform": platform})])
+
+    def _v2_status(
+        self, record: ChainBillRecordV2, found: ChainOrganisationV2, notes: list[tuple[str, Mapping[str, str]]]
+    ) -> VerificationResult:
+        done, chain = self.done, cast("ChainReaderV2", self.chain)
+        org_name = found.name
 
         def org_of(org_id: int) -> ChainOrganisationV2 | None:
             return (found if org_id == record.issuer_id else chain.organisation_v2(org_id)) if org_id else None
@@ -648,7 +709,7 @@ class _Verifier:
             self.check(CheckName.STATUS, True, "status.partly", **money)
         else:
             self.check(CheckName.STATUS, True, "status.issued")
-        return done(Verdict.AUTHENTIC, params={"issuer": org.name}, notes=tuple(notes), **extra)
+        return done(Verdict.AUTHENTIC, params={"issuer": org_name}, notes=tuple(notes), **extra)
 
 
 def _with_time(info: AnchoringInfo, anchored_at: datetime | None) -> AnchoringInfo:
@@ -668,4 +729,5 @@ __all__ = [
     "VerificationResult",
     "format_result",
     "verify",
+    "verify_leaf",
 ]

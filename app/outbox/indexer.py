@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from app.bills.hexstr import to_hex
 from app.chain import load_deployment
 from app.extensions import db
-from app.models import ChainEvent, ChainState
+from app.models import ChainEvent, ChainState, Organisation
 from app.outbox.projection import apply_events
 from app.runtime import runtime
 
@@ -79,7 +79,7 @@ def _store(events: list[Any], known: set[tuple[str, int]]) -> int:
             continue
         new.append(event)
         args = {k: _jsonable(v) for k, v in event.args.items()}
-        issuer = args.get("issuer") or args.get("account")
+        issuer = args.get("issuer") or args.get("account") or _v2_issuer(args)
         db.session.add(
             ChainEvent(
                 block_number=event.block_number,
@@ -97,6 +97,16 @@ def _store(events: list[Any], known: set[tuple[str, int]]) -> int:
     # Registry v2: what any member platform did to this platform's bills and organisations lands here.
     apply_events(new)
     return added
+
+
+def _v2_issuer(args: dict[str, Any]) -> str | None:
+    """Registry v2 names organisations by stable id: the issuer column keeps this platform's issuer's
+    address (so reconciliation reads v1 and v2 alike), or "#<id>" for another platform's."""
+    issuer_id = args.get("issuerId")
+    if issuer_id is None:
+        return None
+    address = db.session.scalar(select(Organisation.address).where(Organisation.chain_org_id == int(issuer_id)))
+    return str(address) if address else f"#{issuer_id}"
 
 
 def reset_index(app: Flask) -> None:

@@ -125,6 +125,27 @@ def confirmed(job: ChainJob, receipt: Receipt, forget_settlements: Callable[[], 
     _ON_CONFIRMED[kind](job, receipt, forget_settlements)
 
 
+def unconfirmed(job: ChainJob) -> None:
+    """A reorganisation dropped the block that confirmed the job: it is in flight again (SIGNED, its stored
+    bytes kept). An anchor's batch and its bills are not anchored until the chain confirms the root again;
+    `confirmed` then runs once more and anchors them."""
+    job.status = JobStatus.SIGNED
+    job.block_number = None
+    job.block_time = None
+    if JobKind(job.function) is not JobKind.ANCHOR:
+        return
+    batch = db.session.scalar(select(AnchorBatch).where(AnchorBatch.job_id == job.id))
+    if batch is not None:
+        batch.status = BatchStatus.SIGNED
+        batch.block_number = None
+        batch.anchored_at = None
+        db.session.execute(
+            update(Bill)
+            .where(Bill.batch_id == batch.id, Bill.status == BillStatus.ANCHORED)
+            .values(status=BillStatus.PENDING)
+        )
+
+
 # ---------------------------------------------------------------- refusal
 
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils import keccak
 from flask import Flask
-from sqlalchemy import false, func, or_, select, update
+from sqlalchemy import false, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from app.bills.errors import ChainUnavailableError
@@ -84,6 +84,7 @@ class RoundReport:
     failed: int = 0
     indexed: int = 0
     dead: int = 0  # jobs set aside this round
+    reorged: int = 0  # confirmed jobs whose block a reorganisation dropped: in flight again
     chain_down: bool = False
     errors: list[str] = field(default_factory=list)
 
@@ -170,6 +171,7 @@ class AnchorWorker:
                     return report
                 report.leased = True
                 client = self.runtime.client
+                self._recheck_confirmed(client, report)
                 self._confirm_in_flight(client, report)
                 self._batch_pending_bills(report)
                 self._sign_queued(client, report)
@@ -247,9 +249,12 @@ class AnchorWorker:
 
     def _batch_pending_bills(self, report: RoundReport) -> None:
         limit = int(self.app.config["BILLCHAIN_ANCHOR_BATCH_SIZE"])
+        client = self.runtime.client
+        # On registry v2 an issuer anchors once admitted there (its stable id known), e.g. after an upgrade.
+        admitted = Organisation.chain_org_id.is_not(None) if client.version == 2 else true()
         issuers = db.session.scalars(
             select(Organisation)
-            .where(Organisation.kind == OrgKind.ISSUER, Organisation.status == OrgStatus.ACTIVE)
+            .where(Organisation.kind == OrgKind.ISSUER, Organisation.status == OrgStatus.ACTIVE, admitted)
             .where(
                 select(Bill.id)
                 .where(Bill.organisation_id == Organisation.id, Bill.status == BillStatus.PENDING)
@@ -257,7 +262,6 @@ class AnchorWorker:
                 .exists()
             )
         ).all()
-        client = self.runtime.client
         with_totals = client.version == 2  # registry v2 leaves commit to the bill's total
         signed_here = _signed_for(client)
         for org in issuers:
@@ -400,6 +404,38 @@ class AnchorWorker:
             except Exception as exc:  # e.g. a node error reading the revert reason: the others go on
                 self._job_failed(job.id, exc, report, holds_nonce=not mined)
 
+    def _recheck_confirmed(self, client: RegistryClient, report: RoundReport) -> None:
+        """Reorganisations: a job confirmed in the last BILLCHAIN_CONFIRMATIONS blocks is checked again. One
+        whose receipt is gone goes back to SIGNED (an anchor's batch and bills are not anchored any more) and
+        its stored bytes are rebroadcast at once: same hash, same nonce, so it can be mined once only. One
+        the reorganisation mined again in another block is confirmed again there. Nothing to do at 0."""
+        depth = int(self.app.config["BILLCHAIN_CONFIRMATIONS"])
+        if depth <= 0:
+            return
+        head = client.block_number()
+        jobs = db.session.scalars(
+            select(ChainJob)
+            .where(ChainJob.status == JobStatus.CONFIRMED, ChainJob.raw_tx.is_not(None))
+            .where(ChainJob.block_number > head - depth)
+            .order_by(ChainJob.block_number, ChainJob.id)  # the chain's own order: rebroadcast in it
+        ).all()
+        for job in jobs:
+            assert job.tx_hash is not None
+            receipt = client.receipt(job.tx_hash)
+            if receipt is not None and receipt.block_number == job.block_number:
+                continue
+            dropped = job.block_number
+            handlers.unconfirmed(job)
+            report.reorged += 1
+            if receipt is None:
+                log.warning("job %s (%s): its block %s was dropped (reorganisation)", job.id, job.function, dropped)
+                self._send(client, job)
+            elif receipt.status:  # mined again in another block: the same effects, recorded there
+                handlers.confirmed(job, receipt, self._forget_settlements)
+            else:
+                handlers.refused(job, client.revert_reason(job.tx_hash), client)
+            db.session.commit()
+
     def _job_failed(self, job_id: int, exc: Exception, report: RoundReport, *, holds_nonce: bool) -> None:
         """Count a failed round on the job and back off; set it aside once it failed too often and holds no nonce."""
         db.session.rollback()
@@ -462,7 +498,8 @@ def wait_for_job(app: Flask, job_id: int, timeout: float) -> ChainJob | None:
             return job
         if time.monotonic() >= deadline:
             return None
-        # Hand the connection back while waiting: requests waiting for the chain must not hold the pool
-        # the worker needs to record the very decision they wait for.
-        db.session.close()
+        # Hand the connection back while waiting (ending the read transaction; the session's objects stay
+        # attached): requests waiting for the chain must not hold the pool the worker needs to record the
+        # very decision they wait for.
+        db.session.rollback()
         time.sleep(0.05)

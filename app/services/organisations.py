@@ -10,7 +10,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from app.bills.admission import sign_admission
+from app.bills.admission import AdmissionRequest, sign_admission
 from app.bills.errors import ChainUnavailableError
 from app.bills.hexstr import to_hex
 from app.bills.identifiers import credit_code_problem
@@ -49,8 +49,14 @@ def onboard_organisation(
     actor: str,
     username: str | None = None,
     password: str | None = None,
+    *,
+    register: bool = True,
 ) -> Onboarded:
-    """Make the organisation's key, queue its registration (and funding where gas is paid), add a user and a token."""
+    """Make the organisation's key, queue its registration (and funding where gas is paid), add a user and a token.
+
+    `register=False` queues nothing: a member platform without the admin key sends the finance department
+    an admission request instead (app/services/admissions.py) and activates the organisation when the
+    chain's OrganisationRegistered names its key."""
     if kind not in (OrgKind.ISSUER, OrgKind.CLAIMANT):
         raise Invalid("invalid_kind", "kind must be 'issuer' or 'claimant'.", "kind")
     if not name.strip():
@@ -68,19 +74,14 @@ def onboard_organisation(
     db.session.flush()
     if kind == OrgKind.ISSUER:
         ensure_seal_key(org, commit=False)  # its SM2 seal key, beside the chain key, published with the org
-    admin = finance_organisation()
-    if current_app.config["BILLCHAIN_FUND_WEI"] and _gas_is_paid():
+    if register:
+        admin = finance_organisation()
+        queue_funding(admin, address, org.id)
         db.session.add(
             ChainJob(
-                sender=admin.address,
-                function=JobKind.FUND,
-                args=[address, int(current_app.config["BILLCHAIN_FUND_WEI"])],
-                organisation_id=org.id,
+                sender=admin.address, function=JobKind.REGISTER, args=registration_args(org), organisation_id=org.id
             )
         )
-    db.session.add(
-        ChainJob(sender=admin.address, function=JobKind.REGISTER, args=_registration_args(org), organisation_id=org.id)
-    )
     user_password = None
     if username:
         user = User(username=username, organisation=org)
@@ -134,15 +135,35 @@ def revoke_token(token_id: int, actor: str) -> ApiToken:
     return token
 
 
-def _registration_args(org: Organisation) -> list[Any]:
+def queue_funding(admin: Organisation, address: str, organisation_id: int | None) -> None:
+    """On chains where gas is paid, the admin sends a new key its first ether (before anything it signs)."""
+    if current_app.config["BILLCHAIN_FUND_WEI"] and _gas_is_paid():
+        db.session.add(
+            ChainJob(
+                sender=admin.address,
+                function=JobKind.FUND,
+                args=[address, int(current_app.config["BILLCHAIN_FUND_WEI"])],
+                organisation_id=organisation_id,
+            )
+        )
+
+
+def registration_args(org: Organisation) -> list[Any]:
     """registerOrganisation's arguments. Registry v2 wants the organisation's own key to ask for it (an
-    EIP-712 admission request: proof of possession), so the platform signs one with the key it just made."""
+    EIP-712 admission request: proof of possession), so the platform signs one with the key it holds."""
     registry = current_registry()
     if registry.version == 1:
         return [org.address, org.name, org.credit_code, int(OrgKind(org.kind).on_chain)]
-    rt = runtime()
-    request = sign_admission(
-        rt.account(org.address),
+    return admission_call(admission_request(org))
+
+
+def admission_request(org: Organisation) -> AdmissionRequest:
+    """The organisation's key asks registry v2 to admit it (valid ADMISSION_VALID_FOR seconds)."""
+    registry = current_registry()
+    if registry.version != 2:
+        raise Conflict("registry_v1", "Admission requests are for registry v2; this platform uses v1.")
+    return sign_admission(
+        runtime().account(org.address),
         chain_id=registry.chain_id,
         registry=registry.address,
         name=org.name,
@@ -150,6 +171,10 @@ def _registration_args(org: Organisation) -> list[Any]:
         kind=str(org.kind),
         deadline=int(time.time()) + ADMISSION_VALID_FOR,
     )
+
+
+def admission_call(request: AdmissionRequest) -> list[Any]:
+    """registerOrganisation(request, signature) as outbox JSON."""
     struct, signature = request.as_call()
     return [list(struct), to_hex(signature)]
 

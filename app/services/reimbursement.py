@@ -10,22 +10,29 @@ answer is built from the chain's record again (`refusal`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import rlp
 from sqlalchemy import select
 
+from app.bills.billfile import BillFile
+from app.bills.chainview import ChainOrgKind
 from app.bills.chainview_v2 import ChainBillRecordV2, ChainStatusV2
 from app.bills.errors import ChainUnavailableError
 from app.bills.hexstr import ZERO32, from_hex, to_hex
 from app.bills.times import utc_iso
+from app.chain import ChainError
 from app.chain.registry_v2 import RegistryV2Client, paper_word
 from app.extensions import db
 from app.models import Bill, ChainJob, JobKind, Organisation, OrgKind, OrgStatus, audit
+from app.outbox.jobs import SETTLEMENT_GAS_V2
 from app.runtime import runtime
 from app.services import settlement
-from app.services.errors import Conflict, Invalid, NotAllowed, Unavailable
+from app.services.errors import Conflict, Invalid, NotAllowed, NotFound, Unavailable
 from app.services.settlement import VOID_REASONS, claim_ref_word
+from app.services.verification import verify_any
 
 
 def is_v2() -> bool:
@@ -39,32 +46,80 @@ def _client() -> RegistryV2Client:
     return client
 
 
-def _leaf(bill: Bill) -> tuple[bytes, list[bytes], bytes, bytes, int]:
-    """(root, proof, billRef, contentHash, totalFen): what the registry proves the bill with."""
+@dataclass(frozen=True)
+class ChainLeaf:
+    """A bill as the registry proves it: (issuerId, root, proof, billRef, contentHash, totalFen). A bill of
+    this platform gives it from its rows; a bill of another member platform from its verified bill file."""
+
+    issuer_id: int
+    root: bytes
+    proof: tuple[bytes, ...]
+    bill_ref: bytes
+    content_hash: bytes
+    total_fen: int
+
+    def args(self) -> list[Any]:
+        """(issuerId, root, proof, billRef, contentHash, totalFen) as outbox JSON."""
+        return [self.issuer_id, *self.args_without_issuer()]
+
+    def args_without_issuer(self) -> list[Any]:
+        """(root, proof, billRef, contentHash, totalFen): voidBill and convertToPaper take the caller as issuer."""
+        return [
+            to_hex(self.root),
+            [to_hex(p) for p in self.proof],
+            to_hex(self.bill_ref),
+            to_hex(self.content_hash),
+            self.total_fen,
+        ]
+
+
+def leaf_of(bill: Bill) -> ChainLeaf:
+    """This platform's bill as the registry proves it."""
     if bill.batch is None or bill.batch.root is None:
         raise Conflict(
             "bill_not_anchored", "This bill is not on the chain yet; try again in a few seconds.", retry_after=2
         )
-    return (
+    issuer_id = bill.organisation.chain_org_id
+    if not issuer_id:
+        raise Conflict("bill_not_anchored", "This bill's issuer is not admitted on chain yet.", retry_after=2)
+    return ChainLeaf(
+        int(issuer_id),
         from_hex(bill.batch.root),
-        [from_hex(p) for p in bill.proof or []],
+        tuple(from_hex(p) for p in bill.proof or []),
         from_hex(bill.bill_ref),
         from_hex(bill.content_hash),
         int(bill.total_fen),
     )
 
 
-def _issuer_id(bill: Bill) -> int:
-    issuer_id = bill.organisation.chain_org_id
+def leaf_of_file(bill_file: BillFile) -> ChainLeaf:
+    """A bill file's leaf (any member platform's bill); its issuer id is the signer key's organisation."""
+    anchoring = bill_file.anchoring
+    if anchoring is None:
+        raise Conflict("bill_not_anchored", "This bill file carries no anchoring yet.", retry_after=2)
+    issuer_id = _client().key_record(bill_file.signature.signer).org_id
     if not issuer_id:
-        raise Conflict("bill_not_anchored", "This bill's issuer is not admitted on chain yet.", retry_after=2)
-    return int(issuer_id)
+        raise Conflict("bill_not_anchored", "The chain knows no organisation with this bill's signing key.")
+    return ChainLeaf(
+        issuer_id,
+        anchoring.root,
+        tuple(anchoring.proof),
+        bill_file.bill_ref,
+        bill_file.content_hash,
+        bill_file.bill.total_fen,
+    )
 
 
-def chain_record(bill: Bill) -> ChainBillRecordV2:
+def _as_leaf(target: Bill | ChainLeaf) -> ChainLeaf:
+    return target if isinstance(target, ChainLeaf) else leaf_of(target)
+
+
+def chain_record(target: Bill | ChainLeaf) -> ChainBillRecordV2:
     """The registry's record of the bill now (its `verify`)."""
-    root, proof, ref, digest, total = _leaf(bill)
-    return _client().bill_record_v2(_issuer_id(bill), root, proof, ref, digest, total)
+    leaf = _as_leaf(target)
+    return _client().bill_record_v2(
+        leaf.issuer_id, leaf.root, leaf.proof, leaf.bill_ref, leaf.content_hash, leaf.total_fen
+    )
 
 
 def org_name(chain_org_id: int) -> str | None:
@@ -156,10 +211,11 @@ def _require_issuer_of(bill: Bill, org: Organisation) -> None:
         raise NotAllowed("organisation_revoked", "A revoked organisation cannot change its bills.")
 
 
-def _queue(bill: Bill, org: Organisation, kind: JobKind, args: list[Any], actor: str, **detail: Any) -> ChainJob:
-    job = ChainJob(sender=org.address, function=kind, args=args, bill_id=bill.id, organisation_id=org.id)
+def _queue(bill: Bill | None, org: Organisation, kind: JobKind, args: list[Any], actor: str, **detail: Any) -> ChainJob:
+    bill_id = bill.id if bill is not None else None
+    job = ChainJob(sender=org.address, function=kind, args=args, bill_id=bill_id, organisation_id=org.id)
     db.session.add(job)
-    audit(actor, f"bill.{kind.value}_requested", bill.id, org.id, **detail)
+    audit(actor, f"bill.{kind.value}_requested", bill_id, org.id, **detail)
     db.session.commit()
     runtime().wake_worker()
     return job
@@ -177,13 +233,11 @@ def request_lock(bill: Bill, claimant: Organisation, until: datetime, actor: str
     latest = now + timedelta(seconds=client.max_lock_duration())
     if not now < until <= latest:
         raise Invalid("invalid_until", f"until must be after now and at most {utc_iso(latest)}.", "until")
-    record = chain_record(bill)
-    problem = refusal(record, acting)
+    leaf = leaf_of(bill)
+    problem = refusal(chain_record(leaf), acting)
     if problem is not None:
         raise problem
-    root, proof, ref, digest, total = _leaf(bill)
-    args = [_issuer_id(bill), to_hex(root), [to_hex(p) for p in proof], to_hex(ref), to_hex(digest), total]
-    return _queue(bill, claimant, JobKind.LOCK, [*args, int(until.timestamp())], actor, until=utc_iso(until))
+    return _queue(bill, claimant, JobKind.LOCK, [*leaf.args(), int(until.timestamp())], actor, until=utc_iso(until))
 
 
 def request_release(bill: Bill, claimant: Organisation, actor: str) -> ChainJob:
@@ -194,30 +248,33 @@ def request_release(bill: Bill, claimant: Organisation, actor: str) -> ChainJob:
         raise Conflict(
             "bill_not_locked_by_you", "You hold no live review lock on this bill.", **reimbursement_facts(record)
         )
-    return _queue(bill, claimant, JobKind.RELEASE, [_issuer_id(bill), bill.bill_ref], actor)
+    return _queue(bill, claimant, JobKind.RELEASE, [leaf_of(bill).issuer_id, bill.bill_ref], actor)
 
 
 def request_claim(
-    bill: Bill, claimant: Organisation, claim_ref: str, actor: str, amount_fen: int | None = None
+    target: Bill | ChainLeaf, claimant: Organisation, claim_ref: str, actor: str, amount_fen: int | None = None
 ) -> ChainJob:
-    """Reimburse `amount_fen` of the bill (None: all that remains)."""
+    """Reimburse `amount_fen` of a bill (None: all that remains): one of this platform's, or another member
+    platform's by its leaf (from its verified bill file)."""
     acting = _require_claimant(claimant)
     if amount_fen is not None and amount_fen <= 0:
         raise Invalid("invalid_amount", "amount_fen must be a whole number of fen above 0.", "amount_fen")
-    record = chain_record(bill)
-    problem = refusal(record, acting, amount_fen)
+    leaf = _as_leaf(target)
+    problem = refusal(chain_record(leaf), acting, amount_fen)
     if problem is not None:
         raise problem
-    root, proof, ref, digest, total = _leaf(bill)
-    args = [_issuer_id(bill), to_hex(root), [to_hex(p) for p in proof], to_hex(ref), to_hex(digest), total]
+    args = [*leaf.args(), amount_fen or 0, claim_ref_word(claim_ref)]
+    bill = target if isinstance(target, Bill) else None
     return _queue(
         bill,
         claimant,
         JobKind.CLAIM,
-        [*args, amount_fen or 0, claim_ref_word(claim_ref)],
+        args,
         actor,
         claim_ref=claim_ref,
         amount_fen=amount_fen,
+        bill_ref=to_hex(leaf.bill_ref),
+        issuer_id=leaf.issuer_id,
     )
 
 
@@ -228,11 +285,11 @@ def request_paper(bill: Bill, issuer: Organisation, paper_number: str, actor: st
         word = paper_word(paper_number)
     except (ValueError, UnicodeEncodeError):
         raise Invalid("invalid_paper_number", "paper_number must be 1-32 ASCII characters.", "paper_number") from None
-    record = chain_record(bill)
+    leaf = leaf_of(bill)
+    record = chain_record(leaf)
     if record.status is not ChainStatusV2.ISSUED or live_lock(record):
         raise _settled_conflict(record, "converted to paper")
-    root, proof, ref, digest, total = _leaf(bill)
-    args = [to_hex(root), [to_hex(p) for p in proof], to_hex(ref), to_hex(digest), total, to_hex(word)]
+    args = [*leaf.args_without_issuer(), to_hex(word)]
     return _queue(bill, issuer, JobKind.PAPER, args, actor, paper_number=paper_number)
 
 
@@ -243,14 +300,14 @@ def request_void_v2(
     _require_issuer_of(bill, issuer)
     if reason not in VOID_REASONS:
         raise Invalid("invalid_reason", f"reason must be one of {sorted(VOID_REASONS)}.", "reason")
-    record = chain_record(bill)
+    leaf = leaf_of(bill)
+    record = chain_record(leaf)
     if record.status is not ChainStatusV2.ISSUED or live_lock(record):
         raise _settled_conflict(record, "voided")
     bill.void_note = note[:200]
     bill.replacement_bill_id = replacement.id if replacement else None
-    root, proof, ref, digest, total = _leaf(bill)
     replacement_ref = replacement.bill_ref if replacement else ZERO32
-    args = [to_hex(root), [to_hex(p) for p in proof], to_hex(ref), to_hex(digest), total, reason, replacement_ref]
+    args = [*leaf.args_without_issuer(), reason, replacement_ref]
     return _queue(bill, issuer, JobKind.VOID, args, actor, reason=reason, note=note)
 
 
@@ -267,10 +324,10 @@ def _settled_conflict(record: ChainBillRecordV2, what: str) -> Conflict:
     return Conflict("bill_on_paper", f"This bill was converted to paper bill {record.paper_number}.", **facts)
 
 
-def answer_for_refused(bill: Bill, acting_id: int | None, error: str | None) -> Conflict:
+def answer_for_refused(target: Bill | ChainLeaf, acting_id: int | None, error: str | None) -> Conflict:
     """The 409 for a transaction the chain refused: why, read from the chain's record now."""
     try:
-        record = chain_record(bill)
+        record = chain_record(target)
     except ChainUnavailableError as exc:
         raise Unavailable(
             "chain_unavailable", f"The chain refused it ({error}); its record cannot be read now."
@@ -299,3 +356,105 @@ def void(bill: Bill, issuer: Organisation, reason: int, note: str, replacement: 
     if is_v2():
         return request_void_v2(bill, issuer, reason, note, replacement, actor)
     return settlement.request_void(bill, issuer, reason, note, replacement, actor)
+
+
+# ---------------------------------------------------------------- organisations that keep their own key
+
+
+def verified_leaf(bill_file_data: Any) -> ChainLeaf:
+    """The leaf of a bill file that verifies as genuine on this chain (any member platform's bill)."""
+    bill_file = BillFile.from_dict(bill_file_data)  # BillValidationError names every bad field
+    result = verify_any(bill_file)
+    if not result.authentic:
+        raise Conflict(f"bill_{result.verdict.value}", f"The bill file does not verify: {result.message}", "bill_file")
+    return leaf_of_file(bill_file)
+
+
+def unsigned_claim(bill_file_data: Any, claim_ref: str, sender: str, amount_fen: int | None = None) -> dict[str, Any]:
+    """The exact registry call a reimbursing unit holding its own key signs for a claim: to, data, chain
+    id and a gas limit. Nothing is recorded here; the chain's event tells every platform what happened."""
+    if amount_fen is not None and amount_fen <= 0:
+        raise Invalid("invalid_amount", "amount_fen must be a whole number of fen above 0.", "amount_fen")
+    client = _client()
+    key = client.key_record(sender)
+    if key.org_id == 0 or key.kind is not ChainOrgKind.CLAIMANT or not key.can_act:
+        raise NotAllowed("forbidden", "This key is not an active reimbursing organisation's key on chain.", "from")
+    leaf = verified_leaf(bill_file_data)
+    problem = refusal(chain_record(leaf), key.org_id, amount_fen)
+    if problem is not None:
+        raise problem
+    args = [
+        leaf.issuer_id,
+        leaf.root,
+        list(leaf.proof),
+        leaf.bill_ref,
+        leaf.content_hash,
+        leaf.total_fen,
+        amount_fen or 0,
+        from_hex(claim_ref_word(claim_ref)),
+    ]
+    return {
+        "to": client.registry_address,
+        "data": client.contract.encode_abi("claim", args=args),
+        "chain_id": client.chain_id,
+        "gas": SETTLEMENT_GAS_V2,
+        "value": 0,
+        "function": "claim",
+        "issuer_id": leaf.issuer_id,
+        "bill_ref": to_hex(leaf.bill_ref),
+    }
+
+
+def broadcast(raw_hex: str) -> dict[str, Any]:
+    """Send a transaction signed outside every platform (bounded: one transaction, at most 64 KB)."""
+    try:
+        raw = from_hex(raw_hex)
+    except ValueError:
+        raise Invalid("invalid_transaction", "raw must be a signed transaction in 0x-hex.", "raw") from None
+    if not raw or len(raw) > 65_536:
+        raise Invalid("invalid_transaction", "raw must be one signed transaction of at most 64 KB.", "raw")
+    client = _client()
+    to = _recipient(raw)
+    if to is None or to.lower() != client.registry_address.lower():
+        raise Invalid("invalid_transaction", "Only transactions to this platform's registry are relayed.", "raw")
+    try:
+        tx_hash = client.send_raw(raw)
+    except ChainError as exc:
+        raise Invalid("transaction_rejected", f"The node refused the transaction: {exc}", "raw") from None
+    return {"tx_hash": to_hex(tx_hash), "status": "submitted"}
+
+
+def _recipient(raw: bytes) -> str | None:
+    """The `to` of a signed transaction (legacy, EIP-2930 or EIP-1559), None if it cannot be read."""
+    try:
+        if raw[0] >= 0xC0:  # legacy: [nonce, gasPrice, gas, to, ...]
+            fields, at = rlp.decode(raw), 3
+        elif raw[0] in (1, 2):  # typed: 1 [chainId, nonce, gasPrice, gas, to, ...]; 2 [..., maxFee, gas, to, ...]
+            fields, at = rlp.decode(raw[1:]), 4 if raw[0] == 1 else 5
+        else:
+            return None
+        to = bytes(fields[at])
+    except Exception:  # not RLP, too short: not a transaction this relay sends
+        return None
+    return to_hex(to) if len(to) == 20 else None
+
+
+def public_proof(bill_ref: str, content_hash: str) -> dict[str, Any]:
+    """What another member platform needs to check a QR code of this platform's bill on chain: the leaf
+    and its proof, no personal data. The chain, not this answer, says whether it holds."""
+    bill = db.session.scalar(select(Bill).where(Bill.bill_ref == bill_ref, Bill.content_hash == content_hash))
+    if bill is None or bill.batch is None or bill.batch.tx_hash is None:
+        raise NotFound("bill_not_found", "No anchored bill with this reference and content hash here.")
+    leaf = leaf_of(bill)
+    client = _client()
+    return {
+        "format": "billchain/proof/v1",
+        "chain_id": client.chain_id,
+        "registry": client.registry_address,
+        "issuer_id": leaf.issuer_id,
+        "bill_ref": to_hex(leaf.bill_ref),
+        "content_hash": to_hex(leaf.content_hash),
+        "total_fen": leaf.total_fen,
+        "root": to_hex(leaf.root),
+        "proof": [to_hex(p) for p in leaf.proof],
+    }

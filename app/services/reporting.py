@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from app.bills.errors import ChainUnavailableError
 from app.extensions import db
-from app.models import AnchorBatch, Bill, BillStatus, ChainEvent, Organisation, OrgKind
+from app.models import AnchorBatch, Bill, BillPart, BillStatus, ChainEvent, Organisation, OrgKind
 from app.outbox.indexer import index_new_events
 
 
@@ -40,10 +40,17 @@ class OrgFigures:
 
 @dataclass
 class ClaimantFigures:
-    """A reimbursing unit's claims per UTC day: how many bills it reimbursed and their amount (fen)."""
+    """A reimbursing unit's claims per UTC day: how many bills it reimbursed and their amount (fen).
+
+    Over the period: `full` claims (the unit reimbursed the whole bill at once), `partial` ones (a part of a
+    bill, registry v2) and `reimbursed_fen`, the sum it paid (each part's own amount, not the bill's total).
+    """
 
     organisation: Organisation
     days: dict[date, DayFigures] = field(default_factory=lambda: defaultdict(DayFigures))
+    full: int = 0
+    partial: int = 0
+    reimbursed_fen: int = 0
 
 
 @dataclass(frozen=True)
@@ -118,26 +125,54 @@ def figures(days: int = 30, period: Period | None = None) -> list[OrgFigures]:
 
 
 def claimant_figures(period: Period) -> list[ClaimantFigures]:
-    """Per reimbursing unit and UTC day of the claim: bills it reimbursed and their amount."""
+    """Per reimbursing unit and UTC day of the claim: bills (or parts of bills) it reimbursed and their amount.
+
+    Registry v2's parts (BillPart, one per BillClaimed event) count each claim with its own amount; a part
+    that covers the whole bill is a full reimbursement, any other a partial one. Bills reimbursed on
+    registry v1 (no parts) count as full, with the bill's total.
+    """
     orgs = {
         o.id: ClaimantFigures(o)
         for o in db.session.scalars(
             select(Organisation).where(Organisation.kind == OrgKind.CLAIMANT).order_by(Organisation.name)
         )
     }
+    parts = db.session.execute(
+        select(BillPart.organisation_id, BillPart.block_time, BillPart.amount_fen, Bill.total_fen)
+        .join(Bill, Bill.id == BillPart.bill_id)
+        .where(BillPart.block_time >= period.since, BillPart.block_time < period.until)
+    )
+    for org_id, at, amount, total in parts:
+        org = orgs.get(org_id) if org_id is not None else None
+        if org is None or at is None:
+            continue
+        _count(org, at, amount, full=amount >= total)
+    with_parts = select(BillPart.bill_id)
     rows = db.session.execute(
         select(Bill.settled_by_org_id, Bill.settled_at, Bill.total_fen).where(
-            Bill.status == BillStatus.CLAIMED, Bill.settled_at >= period.since, Bill.settled_at < period.until
+            Bill.status == BillStatus.CLAIMED,
+            Bill.settled_at >= period.since,
+            Bill.settled_at < period.until,
+            Bill.id.not_in(with_parts),
         )
     )
     for org_id, settled_at, total in rows:
         org = orgs.get(org_id) if org_id is not None else None
         if org is None or settled_at is None:
             continue
-        day = org.days[settled_at.date()]
-        day.claimed += 1
-        day.claimed_fen += total
+        _count(org, settled_at, total, full=True)
     return list(orgs.values())
+
+
+def _count(org: ClaimantFigures, at: datetime, amount: int, *, full: bool) -> None:
+    day = org.days[at.date()]
+    day.claimed += 1
+    day.claimed_fen += amount
+    org.reimbursed_fen += amount
+    if full:
+        org.full += 1
+    else:
+        org.partial += 1
 
 
 @dataclass(frozen=True)
@@ -205,9 +240,14 @@ def reconcile(org: Organisation, day: date) -> list[Difference]:
                 )
             )
         }
+        # A bill reimbursed in parts (registry v2) is settled by each part's claim as much as by the last.
+        statuses = (status, BillStatus.PARTLY_CLAIMED) if kind == "claim" else (status,)
         settled = db.session.scalars(
             select(Bill).where(
-                Bill.organisation_id == org.id, Bill.status == status, Bill.settled_at >= start, Bill.settled_at < end
+                Bill.organisation_id == org.id,
+                Bill.status.in_(statuses),
+                Bill.settled_at >= start,
+                Bill.settled_at < end,
             )
         ).all()
         settled_refs = {b.bill_ref for b in settled}
@@ -222,8 +262,20 @@ def reconcile(org: Organisation, day: date) -> list[Difference]:
                     )
                 )
             elif kind == "claim":
-                claimant = str(events[bill.bill_ref].args.get("claimant", "")).lower()
-                if bill.settled_by is None or bill.settled_by.address.lower() != claimant:
+                args = events[bill.bill_ref].args
+                claimant = str(args.get("claimant", "")).lower()
+                if "claimantId" in args:  # registry v2: the last part's claimant, by stable id (any platform's)
+                    last_part = db.session.scalar(
+                        select(BillPart.claimant_chain_id)
+                        .where(BillPart.bill_id == bill.id)
+                        .order_by(BillPart.block_number.desc(), BillPart.log_index.desc())
+                        .limit(1)
+                    )
+                    agrees = last_part == int(args["claimantId"])
+                    claimant = f"#{args['claimantId']}"
+                else:
+                    agrees = bill.settled_by is not None and bill.settled_by.address.lower() == claimant
+                if not agrees:
                     diffs.append(
                         Difference(
                             "claimant_differs",

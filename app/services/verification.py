@@ -7,7 +7,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -23,7 +23,8 @@ from app.bills.chainview import ChainBillRecord, ChainOrganisation, ChainStatus
 from app.bills.chainview_v2 import ChainBillRecordV2, ChainKeyRecord, ChainOrganisationV2
 from app.bills.hexstr import to_hex
 from app.bills.merkle import verify_proof
-from app.bills.verification import VerificationResult, verify
+from app.bills.qr import decode_image
+from app.bills.verification import CheckName, Verdict, VerificationResult, verify, verify_leaf
 from app.chain import RegistryClient
 from app.chain.registry_v2 import RegistryV2Client
 from app.extensions import db
@@ -40,6 +41,7 @@ from app.models import (
 from app.outbox.indexer import CURSOR_KEY
 from app.runtime import runtime
 from app.services.billfiles import StoredBillRow, make_bill_file
+from app.services.peers import PeerUnreachable, fetch_proof, member_platform_for
 from app.services.sealing import is_ofd, verify_sealed_ofd
 
 log = logging.getLogger(__name__)
@@ -181,6 +183,8 @@ class IndexedRegistry:
     block times of consecutive events are shared rather than copied into every entry.
     """
 
+    EVENTS = frozenset(("BillsAnchored", "BillClaimed", "BillVoided", "OrganisationRevoked"))
+
     def __init__(self) -> None:
         self.block = -1
         self.anchors: dict[str, tuple[str, datetime]] = {}
@@ -209,14 +213,16 @@ class IndexedRegistry:
             self._clear()
         if cursor == self.block:
             return cursor
+        # The block range alone: with the names in the WHERE too, SQLite searched the index on `name` and
+        # read every such event ever indexed on each refresh (27 ms at 60,000 events, against 0.03 ms).
         rows = db.session.execute(
             select(ChainEvent.name, ChainEvent.args, ChainEvent.block_time)
             .where(ChainEvent.block_number > self.block, ChainEvent.block_number <= cursor)
-            .where(ChainEvent.name.in_(("BillsAnchored", "BillClaimed", "BillVoided", "OrganisationRevoked")))
             .order_by(ChainEvent.block_number, ChainEvent.log_index)
         ).all()
         for name, args, at in rows:
-            self._apply(name, args, at)
+            if name in self.EVENTS:
+                self._apply(name, args, at)
         self.block = cursor  # last: a reader that read `block` first never misses what it names
         return cursor
 
@@ -529,7 +535,43 @@ def verify_any(source: Any) -> VerificationResult:
             answers.put(source, current, (result, lookup.found.bill_id, lookup.found.organisation_id))
     elif (bill := stored_bill(result)) is not None:
         tally().add(bill.id, bill.organisation_id)
+    elif (
+        result.verdict is Verdict.UNKNOWN
+        and result.failed_check is CheckName.PLATFORM
+        and isinstance(current, V2Reader)
+    ):
+        result = _from_member_platform(source, current, result)
     return result
+
+
+def _from_member_platform(source: Any, reader: V2Reader, unknown: VerificationResult) -> VerificationResult:
+    """A QR code of another member platform's bill: its proof from that platform, checked on chain here."""
+    url = source if isinstance(source, str) else next(iter(_verify_urls(source)), None)
+    platform = member_platform_for(url) if url else None
+    if platform is None or unknown.bill_ref is None or unknown.content_hash is None:
+        return unknown
+    try:
+        peer = fetch_proof(platform, unknown.bill_ref, unknown.content_hash)
+    except PeerUnreachable as exc:
+        note = ("note.peer_unreachable", {"platform": platform, "error": str(exc)})
+        return replace(unknown, notes=(*unknown.notes, note))
+    return verify_leaf(
+        reader,
+        issuer_id=peer.issuer_id,
+        root=peer.root,
+        proof=peer.proof,
+        bill_ref=unknown.bill_ref,
+        content_hash=unknown.content_hash,
+        total_fen=peer.total_fen,
+        platform=platform,
+        source=unknown.source,
+    )
+
+
+def _verify_urls(source: Any) -> list[str]:
+    if not isinstance(source, bytes | bytearray) or bytes(source).lstrip()[:1] == b"{" or is_ofd(source):
+        return []
+    return [text for text in decode_image(bytes(source)) if "/v/" in text]
 
 
 class VerificationTally:

@@ -40,7 +40,9 @@ STATUS_LABELS: dict[str, Any] = {
     # bills
     "pending": _l("Pending anchoring"),
     "anchored": _l("Anchored"),
+    "partly_claimed": _l("Partly reimbursed"),
     "claimed": _l("Reimbursed"),
+    "paper": _l("Converted to paper"),
     "voided": _l("Voided"),
     "claiming": _l("reimbursement requested"),
     "voiding": _l("void requested"),
@@ -63,6 +65,7 @@ STATUS_LABELS: dict[str, Any] = {
 VERDICT_LABELS: dict[str, Any] = {
     "authentic": _l("Authentic"),
     "claimed": _l("Already reimbursed"),
+    "paper": _l("Converted to paper"),
     "voided": _l("Voided"),
     "unknown": _l("Unknown"),
     "not_anchored": _l("Not on chain yet"),

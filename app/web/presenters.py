@@ -12,10 +12,13 @@ from flask_login import current_user
 from app.bills.money import fen_to_capital, format_fen
 from app.bills.times import beijing, parse_utc_iso
 from app.runtime import runtime
+from app.web import reimbursing
 from app.web.i18n import bill_type_label
 
 
 def init_app(app: Flask) -> None:
+    reimbursing.init_app(app)
+
     @app.template_filter("yuan")
     def yuan_filter(fen: int | None) -> str:
         return format_fen(int(fen or 0))

@@ -61,6 +61,8 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("/bills/<bill_id>/file.json", "GET"): (L, L, 200, 404, 403, 403, L),
     ("/bills/<bill_id>/status.json", "GET"): (L, L, 200, 404, 200, 200, L),
     ("/bills/<bill_id>/void", "POST"): (L, L, 400, 404, 403, 403, L),
+    # registry v2 only (this app runs v1: the issuer's own bill answers 404; tests/app/test_reimbursement_pages.py)
+    ("/bills/<bill_id>/paper", "POST"): (L, L, 404, 404, 403, 403, L),
     ("/import", "GET"): ISSUER_PAGE,
     ("/import", "POST"): ISSUER_PAGE,
     ("/import/<int:job_id>", "GET"): (L, L, 404, 404, 403, 403, L),
@@ -70,6 +72,11 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("/claim", "POST"): (L, L, 403, 403, 400, 403, L),
     ("/claim/<bill_id>", "POST"): (L, L, 403, 403, 422, 403, L),
     ("/claimed", "GET"): CLAIMANT_PAGE,
+    ("/reviews", "GET"): CLAIMANT_PAGE,
+    # registry v2 only: on v1 (this app) a reimbursing unit gets 404, every other caller as for claim pages
+    ("/claim/<bill_id>", "GET"): (L, L, 403, 403, 404, 403, L),
+    ("/claim/<bill_id>/lock", "POST"): (L, L, 403, 403, 404, 403, L),
+    ("/claim/<bill_id>/release", "POST"): (L, L, 403, 403, 404, 403, L),
     # finance
     ("/finance", "GET"): FINANCE_PAGE,
     ("/finance/export.csv", "GET"): FINANCE_PAGE,
@@ -107,7 +114,19 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("/api/v1/bills/<bill_id>/bill.ofd", "GET"): (401, 401, 200, 404, 403, 403, 403),
     ("/api/v1/bills/<bill_id>/claim", "POST"): (401, 401, 403, 403, 422, 403, 403),
     ("/api/v1/bills/<bill_id>/void", "POST"): (401, 401, 422, 422, 403, 403, 403),  # body checked before the bill
+    # registry v2's review lock, release and paper conversion (this app runs v1)
+    ("/api/v1/bills/<bill_id>/lock", "POST"): (401, 401, 403, 403, 422, 403, 403),
+    ("/api/v1/bills/<bill_id>/release", "POST"): (401, 401, 403, 403, 403, 403, 403),  # v1: no chain id to act with
+    ("/api/v1/bills/<bill_id>/paper", "POST"): (401, 401, 422, 422, 403, 403, 403),
     ("/api/v1/organisations/<credit_code>/seal-key", "GET"): (200,) * 7,
+    # the consortium (registry v2): admission for the finance department, public proofs and relaying
+    ("/api/v1/admissions", "POST"): (401, 401, 403, 403, 403, 422, 403),  # {} is no admission request
+    ("/api/v1/admissions", "GET"): (401, 401, 403, 403, 403, 200, 403),
+    ("/api/v1/admissions/<int:record_id>/approve", "POST"): (401, 401, 403, 403, 403, 404, 403),
+    ("/api/v1/proofs/<bill_ref>/<content_hash>", "GET"): (404,) * 7,  # public; no such bill
+    ("/api/v1/claims", "POST"): (401, 401, 403, 403, 422, 403, 403),
+    ("/api/v1/calls/claim", "POST"): (422,) * 7,  # public: the call to sign needs no login, {} is no request
+    ("/api/v1/transactions", "POST"): (422,) * 7,
 }
 # Rows that only hold once part B of issue 13 (revocation everywhere, the wallet rule) is in; listed so the
 # closing note can say which failures are whose.
@@ -177,7 +196,8 @@ def callers(app: Flask, onboard: Callable[..., Org], worker: Any) -> dict[str, A
         revoke_organisation(db.session.get(Organisation, revoked.id), actor="test")
     token_part = bill["verify_url"].rsplit("/v/", 1)[1]
     values = {"filename": "app.css", "code": "en", "token": token_part, "tx_hash": tx_hash, "credit_code": credit}
-    values.update({"job_id": "999999", "token_id": "999999", "org_id": str(victim.id)})
+    values.update({"job_id": "999999", "token_id": "999999", "org_id": str(victim.id), "record_id": "999999"})
+    values.update({"bill_ref": "0x" + "00" * 32, "content_hash": "0x" + "11" * 32})
     bills = {name: bill["id"] for name in CALLERS}
     bills["revoked"] = own["id"]  # the revoked organisation reads its own bill
     return {"clients": clients, "values": values, "bills": bills}

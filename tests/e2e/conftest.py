@@ -36,6 +36,7 @@ from app.services.provisioning import ensure_finance, upgrade_database  # noqa: 
 
 anvil = app_conftest.anvil
 deployment = app_conftest.deployment
+deployment_v2 = app_conftest.deployment_v2
 
 
 def _free_port() -> int:
@@ -44,10 +45,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def live(anvil: Any, deployment: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def _serve(anvil: Any, deployment: Any, tmp: Path) -> Iterator[Live]:
     """The app on a real port, with the anchor worker in a thread, as `make run` serves it."""
-    tmp = tmp_path_factory.mktemp("e2e")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     config = app_conftest.make_config(anvil, deployment, f"sqlite:///{tmp / 'billchain.sqlite'}", tmp)
@@ -77,6 +76,18 @@ def live(anvil: Any, deployment: Any, tmp_path_factory: pytest.TempPathFactory) 
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live(anvil: Any, deployment: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """The app on registry v1."""
+    yield from _serve(anvil, deployment, tmp_path_factory.mktemp("e2e"))
+
+
+@pytest.fixture(scope="session")
+def live_v2(anvil: Any, deployment_v2: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """The app on registry v2 (review locks, split reimbursement, paper), on the same Anvil as `live`."""
+    yield from _serve(anvil, deployment_v2, tmp_path_factory.mktemp("e2e-v2"))
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import FieldList, Form, FormField, SelectField, StringField, TextAreaField
-from wtforms.validators import Length, Optional
+from wtforms.validators import DataRequired, Length, Optional
 
 from app.bills.model import MAX_ITEMS, BillType, PayerKind
 from app.services.settlement import VOID_REASONS
@@ -54,3 +54,12 @@ class VoidForm(FlaskForm):
         _l("Void reason"), choices=[(str(k), VOID_REASON_LABELS.get(k, v)) for k, v in VOID_REASONS.items()]
     )
     note = StringField(_l("Note"), validators=[Optional(), Length(max=200)])
+    replacement = StringField(
+        _l("Replacement bill (its number, one of yours; optional)"), validators=[Optional(), Length(max=40)]
+    )
+
+
+class PaperForm(FlaskForm):
+    """Registry v2: the bill was converted to a paper bill; its number (1-32 ASCII characters) goes on chain."""
+
+    paper_number = StringField(_l("Paper bill number"), validators=[DataRequired(), Length(max=32)])

@@ -23,18 +23,20 @@ from app.models import Bill, JobStatus, OrgKind, utcnow
 from app.services import reimbursement
 from app.services.billfiles import bill_file, bill_verify_url
 from app.services.errors import (
+    Invalid,
     Malformed,
     ServiceError,
+    not_found,
 )
 from app.services.issuing import issue_bills
 from app.services.sealing import bill_ofd
-from app.services.settlement import wait_for_job
 from app.services.visibility import BillAccess, Viewer, bill_access
 from app.services.visibility import bill_status as status_of_bill
 from app.web import i18n
 from app.web.auth import role_required
-from app.web.issue.forms import IssueForm, VoidForm
+from app.web.issue.forms import IssueForm, PaperForm, VoidForm
 from app.web.pdf import pdf_download
+from app.web.reimbursing import Refusal, is_v2, refusal_of, wait_for_chain
 from app.web.security import safe_next
 
 bp = Blueprint("issue", __name__)
@@ -214,13 +216,10 @@ def _access(bill_id: str) -> BillAccess:
     return bill_access(bill_id, Viewer(organisation=current_user.organisation))
 
 
-@bp.route("/bills/<bill_id>")
-@login_required
-def bill_page(bill_id: str) -> str:
-    access = _access(bill_id)
+def _bill_page(access: BillAccess, refusal: Refusal | None = None, **forms: Any) -> tuple[str, int]:
     bill = access.bill
     url = bill_verify_url(bill)
-    return render_template(
+    page = render_template(
         "issue/bill.html",
         bill=bill,
         doc=access.document,
@@ -229,9 +228,18 @@ def bill_page(bill_id: str) -> str:
         qr_svg=Markup(render_svg(url)),  # noqa: S704 - the qrcode library's own SVG, no user text in it
         status=status_of_bill(bill),
         issued_at=utc_iso(bill.issued_at),
-        void_form=VoidForm(),
+        void_form=forms.get("void_form") or VoidForm(formdata=None),
+        paper_form=forms.get("paper_form") or PaperForm(formdata=None),
         is_owner=access.is_owner,
+        refusal=refusal,
     )
+    return page, refusal.status if refusal else 200
+
+
+@bp.route("/bills/<bill_id>")
+@login_required
+def bill_page(bill_id: str) -> Any:
+    return _bill_page(_access(bill_id))
 
 
 @bp.route("/bills/<bill_id>/bill.pdf")
@@ -268,28 +276,85 @@ def bill_file_download(bill_id: str) -> Response:
     return response
 
 
+def _replacement(text: str, bill: Bill) -> Bill | None:
+    """The replacement an issuer names on the void form: one of its own bills, by number, code-number or id."""
+    text = text.strip()
+    if not text:
+        return None
+    own = select(Bill).where(Bill.organisation_id == current_user.organisation_id, Bill.id != bill.id)
+    code, _sep, number = text.rpartition("-")
+    if code:
+        found = db.session.scalar(own.where(Bill.bill_code == code.strip(), Bill.bill_number == number.strip()))
+    else:
+        found = db.session.scalars(own.where(or_(Bill.bill_number == text, Bill.id == text)).limit(2)).all()
+        found = found[0] if len(found) == 1 else None
+    if found is None:
+        raise Invalid("invalid_replacement", "No such bill of yours.", "replacement")
+    return found
+
+
 @bp.route("/bills/<bill_id>/void", methods=["POST"])
 @role_required(OrgKind.ISSUER)
-def void(bill_id: str) -> Response:
-    bill = _access(bill_id).bill
+def void(bill_id: str) -> Any:
+    access = _access(bill_id)
+    bill = access.bill
     form = VoidForm()
     if not form.validate_on_submit():
         raise Malformed("invalid_form", "Choose a reason to void the bill.", "reason")
-    job = reimbursement.void(
-        bill,
-        current_user.organisation,
-        int(form.reason.data or 0),
-        form.note.data or "",
-        None,
-        actor=f"user:{current_user.username}",
-    )
-    done = wait_for_job(current_app._get_current_object(), job.id, current_app.config["BILLCHAIN_CLAIM_WAIT"])  # type: ignore[attr-defined]
+    try:
+        replacement = _replacement(form.replacement.data or "", bill)
+        job = reimbursement.void(
+            bill,
+            current_user.organisation,
+            int(form.reason.data or 0),
+            form.note.data or "",
+            replacement,
+            actor=f"user:{current_user.username}",
+        )
+    except ServiceError as exc:
+        if not is_v2() and not isinstance(exc, Invalid):
+            raise  # registry v1: the error page, as before
+        return _bill_page(access, refusal_of(exc), void_form=form)
+    number = bill.bill_number
+    done = wait_for_chain(job)
     if done is None:
         flash(gettext("Void submitted: it will be confirmed on chain shortly."))
     elif done.status == JobStatus.FAILED:
+        if is_v2():  # say why from the chain's record now
+            refused = reimbursement.answer_for_refused(_access(bill_id).bill, None, done.error)
+            return _bill_page(_access(bill_id), refusal_of(refused))
         flash(gettext("The chain refused the void: %(error)s", error=done.error))
     else:
-        flash(gettext("Bill %(number)s voided.", number=bill.bill_number))
-    db.session.expire_all()
+        flash(gettext("Bill %(number)s voided.", number=number))
     # Only local paths: the form field must not become an open redirect.
     return redirect(safe_next(request.form.get("next"), url_for("issue.bill_page", bill_id=bill_id)))
+
+
+@bp.route("/bills/<bill_id>/paper", methods=["POST"])
+@role_required(OrgKind.ISSUER)
+def paper(bill_id: str) -> Any:
+    """Registry v2: the issuer converted the bill to a paper bill; once on chain it can no longer be reimbursed."""
+    access = _access(bill_id)  # another issuer's bill: 404
+    if not is_v2():
+        raise not_found()
+    form = PaperForm()
+    if not form.validate_on_submit():
+        invalid = Refusal(422, "invalid_paper_number", gettext("Enter the paper bill's number."), "")
+        return _bill_page(access, invalid, paper_form=form)
+    number = (form.paper_number.data or "").strip()
+    try:
+        job = reimbursement.request_paper(
+            access.bill, current_user.organisation, number, f"user:{current_user.username}"
+        )
+    except ServiceError as exc:
+        return _bill_page(access, refusal_of(exc), paper_form=form)
+    bill_number = access.bill.bill_number
+    done = wait_for_chain(job)
+    if done is None:
+        flash(gettext("Conversion submitted: it will be confirmed on chain shortly."))
+    elif done.status == JobStatus.FAILED:
+        refused = reimbursement.answer_for_refused(_access(bill_id).bill, None, done.error)
+        return _bill_page(_access(bill_id), refusal_of(refused))
+    else:
+        flash(gettext("Bill %(number)s converted to paper bill %(paper)s.", number=bill_number, paper=number))
+    return redirect(url_for("issue.bill_page", bill_id=bill_id))
