@@ -26,7 +26,7 @@ from app.services.admissions import approve_admission, receive_admission, reques
 from app.services.delivery import DeliveryWorker
 from app.services.errors import ServiceError
 from app.services.imports import create_job, run_job
-from app.services.organisations import onboard_organisation, revoke_organisation
+from app.services.organisations import onboard_organisation, revoke_organisation, rotate_key
 from app.services.provisioning import ensure_finance, ensure_registry, upgrade_database, upgrade_registry
 from app.services.sealing import ensure_seal_key, published_seal_key
 from app.services.verification import verify_any
@@ -104,6 +104,20 @@ def orgs_admit(request_file: str, approve: bool) -> None:
         raise click.ClickException(f"{exc.field or 'error'}: {exc.message}") from exc
     except BillValidationError as exc:
         raise click.ClickException("; ".join(f"{e.field}: {e.message}" for e in exc.errors)) from exc
+
+
+@orgs.command("rotate-key")
+@click.argument("credit_code")
+def orgs_rotate_key(credit_code: str) -> None:
+    """Move an organisation to a new key (registry v2); its earlier bills keep verifying as it."""
+    org = db.session.scalar(select(Organisation).where(Organisation.credit_code == credit_code))
+    if org is None:
+        raise click.ClickException(f"credit_code: no organisation {credit_code} on this platform")
+    try:
+        job = rotate_key(org, actor="cli")
+    except ServiceError as exc:
+        raise click.ClickException(f"{exc.field or 'error'}: {exc.message}") from exc
+    click.echo(f"rotation queued (job {job.id}): new key {job.args[0][1]}")
 
 
 @orgs.command("revoke")

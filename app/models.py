@@ -225,6 +225,8 @@ class Bill(db.Model):  # type: ignore[name-defined]
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     document: Mapped[dict[str, Any]] = mapped_column(JSON)  # the bill as the domain serialises it
     signature: Mapped[str] = mapped_column(String(132))
+    # The key that signed it: the organisation's key of the day (registry v2 can rotate an organisation's key).
+    signer: Mapped[str | None] = mapped_column(String(42))
     status: Mapped[str] = mapped_column(String(16), default=BillStatus.PENDING)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("anchor_batches.id"), index=True)
     proof: Mapped[list[str] | None] = mapped_column(JSON)
@@ -295,6 +297,7 @@ class JobKind(StrEnum):
     LOCK = "lock"  # registry v2: review lock
     RELEASE = "release"
     PAPER = "convertToPaper"
+    ROTATE = "rotateKey"  # registry v2: the finance admin moves an organisation to a new key
     REGISTER = "registerOrganisation"
     REVOKE = "revokeOrganisation"
     FUND = "__fund__"  # an ether transfer to a new key, on chains where gas is paid (no contract call)

@@ -106,6 +106,11 @@ _ON_CONFIRMED: dict[JobKind, Callable[[ChainJob, Receipt, Callable[[], None]], N
     JobKind.REGISTER: _registration_confirmed,
     JobKind.REVOKE: _revocation_confirmed,
     JobKind.FUND: _nothing,
+    # Registry v2 only: their events (app/outbox/projection.py) say what they changed.
+    JobKind.LOCK: _nothing,
+    JobKind.RELEASE: _nothing,
+    JobKind.PAPER: _nothing,
+    JobKind.ROTATE: _nothing,
 }
 
 

@@ -80,6 +80,15 @@ def _revoked(args: dict[str, Any], at: datetime | None, tx: str, index: int, blo
         org.revoked_at = datetime.fromtimestamp(int(args["revokedAt"]), UTC) if args.get("revokedAt") else at
 
 
+def _rotated(args: dict[str, Any], at: datetime | None, tx: str, index: int, block: int) -> None:
+    """The organisation acts with its new key from now on (this platform holds it if it asked for it)."""
+    org = _org_by_chain_id(int(args["orgId"]))
+    new_key = str(args["newKey"])
+    if org is not None and org.address.lower() != new_key.lower():
+        audit("chain", "organisation.key_rotated", str(org.id), org.id, old_key=org.address, new_key=new_key, tx=tx)
+        org.address = new_key
+
+
 def _locked(args: dict[str, Any], at: datetime | None, tx: str, index: int, block: int) -> None:
     bill = _bill(args["issuerId"], args["billRef"])
     if bill is not None:
@@ -161,6 +170,7 @@ def _paper(args: dict[str, Any], at: datetime | None, tx: str, index: int, block
 _HANDLERS: dict[str, Callable[[dict[str, Any], datetime | None, str, int, int], None]] = {
     "OrganisationRegistered": _registered,
     "OrganisationRevoked": _revoked,
+    "OrganisationKeyRotated": _rotated,
     "BillLocked": _locked,
     "BillReleased": _released,
     "BillClaimed": _claimed,

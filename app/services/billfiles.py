@@ -131,7 +131,7 @@ def domain_bill_file(bill: Bill) -> BillFile:
             document=bill.document,
             content_hash=bill.content_hash,
             bill_ref=bill.bill_ref,
-            signer=bill.organisation.address,
+            signer=bill.signer or bill.organisation.address,
             signature=bill.signature,
             status=bill.status,
             proof=bill.proof,

@@ -100,6 +100,7 @@ def issue_bills(org: Organisation, payloads: list[dict[str, Any]], actor: str, *
                 issued_at=bill.issued_at,
                 document=bill.to_dict(),
                 signature=to_hex(signature.value),
+                signer=org.address,
                 status=BillStatus.PENDING,
                 created_at=now,
                 registry_id=registry.id,

@@ -10,7 +10,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from app.bills.admission import AdmissionRequest, sign_admission
+from app.bills.admission import AdmissionRequest, sign_admission, sign_rotation
 from app.bills.errors import ChainUnavailableError
 from app.bills.hexstr import to_hex
 from app.bills.identifiers import credit_code_problem
@@ -119,6 +119,41 @@ def revoke_organisation(org: Organisation, actor: str) -> ChainJob:
     audit(actor, "organisation.revoke_requested", str(org.id), org.id)
     db.session.commit()
     runtime().wake_worker()
+    return job
+
+
+def rotate_key(org: Organisation, actor: str) -> ChainJob:
+    """Move an organisation to a new key (registry v2): the new key, made here, accepts (EIP-712) and the
+    finance admin sends rotateKey. Once the chain confirms it, the organisation signs and acts with the
+    new key; bills signed and anchored under the old one keep verifying as this organisation, and the
+    old key can do nothing any more."""
+    registry = current_registry()
+    if registry.version != 2:
+        raise Conflict("registry_v1", "Key rotation needs registry v2; this platform uses v1.")
+    if org.kind == OrgKind.FINANCE or org.chain_org_id is None or org.status != OrgStatus.ACTIVE:
+        raise Conflict("organisation_not_admitted", "Only an active organisation admitted on chain can rotate its key.")
+    rt = runtime()
+    new_address = rt.keystore.create(rt.keystore_password())
+    deadline = int(time.time()) + ADMISSION_VALID_FOR
+    signature = sign_rotation(
+        rt.account(new_address),
+        chain_id=registry.chain_id,
+        registry=registry.address,
+        org_id=org.chain_org_id,
+        deadline=deadline,
+    )
+    admin = finance_organisation()
+    queue_funding(admin, new_address, org.id)
+    job = ChainJob(
+        sender=admin.address,
+        function=JobKind.ROTATE,
+        args=[[org.chain_org_id, new_address, deadline], to_hex(signature)],
+        organisation_id=org.id,
+    )
+    db.session.add(job)
+    audit(actor, "organisation.key_rotation_requested", str(org.id), org.id, new_key=new_address)
+    db.session.commit()
+    rt.wake_worker()
     return job
 
 

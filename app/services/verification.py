@@ -143,7 +143,7 @@ class DatabaseLookup:
                     Bill.document,
                     Bill.content_hash,
                     Bill.bill_ref,
-                    Organisation.address,
+                    func.coalesce(Bill.signer, Organisation.address),
                     Bill.signature,
                     Bill.status,
                     Bill.proof,

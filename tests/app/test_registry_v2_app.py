@@ -269,3 +269,33 @@ def test_a_bill_file_verifies_from_the_file_alone(app, client, issuer):
     bill_file["bill"]["items"][0]["amount_fen"] += 100
     tampered = client.post("/api/v1/verify", json=bill_file).get_json()
     assert tampered["verdict"] == "tampered"
+
+
+def test_key_rotation_keeps_old_bills_valid_and_the_old_key_powerless(app, client, issuer, worker):
+    from app.chain import RegistryRevert
+    from app.services.organisations import rotate_key
+
+    before = anchored(app, client, issuer)
+    with app.app_context():
+        rotate_key(db.session.get(Organisation, issuer.id), actor="test")
+    wait_until(app, lambda: db.session.get(Organisation, issuer.id).address != issuer.address)
+
+    # The bill signed and anchored under the old key still verifies as the same organisation.
+    old_bill = verify_url(client, before["verify_url"])
+    assert old_bill["verdict"] == "authentic", old_bill
+    assert old_bill["signer"] == issuer.address and old_bill["issuer"]["name"] == "北京市第一中学"
+    # New bills are signed with the new key and anchored by it.
+    after = anchored(app, client, issuer)
+    new_bill = verify_url(client, after["verify_url"])
+    assert new_bill["verdict"] == "authentic" and new_bill["signer"] != issuer.address
+    with app.app_context():
+        rt = app.extensions["billchain"]
+        chain = rt.client
+        new_key = db.session.get(Organisation, issuer.id).address
+        assert chain.key_record(issuer.address).rotated_at is not None
+        assert chain.key_record(issuer.address).org_id == chain.key_record(new_key).org_id
+        # The old key can do nothing any more: the chain refuses its anchor.
+        old_account = rt.keystore.load(issuer.address, "test-password")
+        with pytest.raises(RegistryRevert) as refused:
+            chain.transact(old_account, "anchor", bytes.fromhex("ab" * 32))
+    assert refused.value.name == "AccessControlUnauthorizedAccount"
