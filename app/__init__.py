@@ -62,7 +62,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         RATELIMIT_STORAGE_URI=ratelimit_storage(settings["BILLCHAIN_RATELIMIT_STORAGE_URL"]),
         RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 1, "socket_timeout": 1},
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,  # Redis gone: count per process rather than fail requests
-        RATELIMIT_HEADERS_ENABLED=True,
         BABEL_DEFAULT_LOCALE="zh",
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,

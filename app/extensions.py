@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
 import socket
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -23,10 +25,45 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 openapi = Api()
 babel = Babel()
+log = logging.getLogger("billchain.ratelimit")
+
+
+class _Limiter(Limiter):
+    """Flask-Limiter with one storage round trip per limited request that passes (issue 15).
+
+    A hit is one EVALSHA (`limits`' incr-and-expire script). Flask-Limiter's X-RateLimit headers would
+    read the window back after every hit (GET and TTL: two more round trips to Redis on every verify),
+    so they are off (`headers_enabled=False`, which wins over RATELIMIT_HEADERS_ENABLED) and only a
+    refused request (429) says when to come back, where that read is the only work left.
+    """
+
+    def init_app(self, app: Flask) -> None:
+        super().init_app(app)
+        app.after_request(_refusal_headers)
+
+
+def _refusal_headers(response: Response) -> Response:
+    """On the limiter's 429: Retry-After and the X-RateLimit headers of the limit that refused."""
+    if response.status_code != 429:
+        return response
+    refused = limiter.current_limit
+    if refused is None or not refused.breached:
+        return response
+    try:
+        resets = refused.window.reset_time  # the window read (two round trips), on refusals only
+    except Exception:  # storage gone: the 429 stands without the hint
+        log.warning("could not read the rate limit window for Retry-After", exc_info=True)
+        return response
+    response.headers["Retry-After"] = str(max(1, math.ceil(resets - time.time())))
+    response.headers["X-RateLimit-Limit"] = str(refused.limit.amount)
+    response.headers["X-RateLimit-Remaining"] = "0"
+    response.headers["X-RateLimit-Reset"] = str(math.ceil(resets))
+    return response
+
+
 # Keyed on the client address: the peer's, or with BILLCHAIN_TRUSTED_PROXIES the one Werkzeug's ProxyFix
 # took from that many X-Forwarded-For hops (app/__init__.py). Never the header itself.
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
-log = logging.getLogger("billchain.ratelimit")
+limiter = _Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
 
 LOCAL_REDIS = "redis://127.0.0.1:6379"
 

@@ -11,7 +11,7 @@ from rich.table import Table
 def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target with its figure and pass/miss."""
     g = r["gas"]
-    rows = [
+    rows: list[tuple[str, Any, Any, str]] = [
         ("anchoring gas ≤ 48,200", g["anchor_single"], 48_200, "le"),
         ("claim gas, 10-level proof (1,000 bills) ≤ 65,000", g["claim_tree_1000"], 65_000, "le"),
         ("anchor gas per bill at 1,000 bills/root ≤ 50", g["anchor_gas_per_bill_1000"], 50, "le"),
@@ -241,6 +241,8 @@ def proof_targets(r: dict[str, Any]) -> list[tuple[str, Any, Any, str]]:
             ("soak: error rate = 0", k["error_rate"], 0, "le"),
             ("soak: server RSS growth after the first minute ≤ 50 MB", k["rss_growth_kb"] / 1024, 50, "le"),
         ]
+        if "rss_last7_deviation_pct" in k and not r.get("tiny"):
+            out.append(("soak: server RSS within ±5 % over the last 7 minutes", k["rss_last7_deviation_pct"], 5, "le"))
     if t := r.get("timeouts"):
         out += [
             ("receipt wait (timeout 0.3 s) gives up ≤ 1.0 s", t["receipt_timeout_0_3_s"], 1.0, "le"),
@@ -275,12 +277,23 @@ def proof_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         )
         out.append(("soak", "server RSS per minute", " → ".join(f"{v / 1024:.0f}" for v in k["rss_kb"]), "MB"))
         for m in k["minutes"]:
+            rss = f", RSS {m['rss_kb'] / 1024:.0f} MB" if m.get("rss_kb") else ""
             out.append(
                 (
                     "soak",
-                    f"minute {m['minute']}: {m['requests']:,} requests, {m['errors']} errors",
+                    f"minute {m['minute']}: {m['requests']:,} requests, {m['errors']} errors{rss}",
                     f"p50 {m['p50_ms']:.1f}, p99 {m['p99_ms']:.1f}, max {m['max_ms']:.1f}",
                     "ms",
+                )
+            )
+        for failure in k.get("error_samples", []):
+            status = failure["status"] if failure["status"] is not None else "no answer"
+            out.append(
+                (
+                    "soak",
+                    f"error, minute {failure['minute']}: {failure['target'][:60]}",
+                    str(status),
+                    failure["body"][:90],
                 )
             )
     if t := r.get("timeouts"):

@@ -378,15 +378,21 @@ class VerifyReader:
 
     def bill_record(self, root: bytes, proof: Sequence[bytes], bill_ref: bytes, content_hash: bytes) -> ChainBillRecord:
         head = self.head()
+        fresh = False
         indexed = self.index.block  # read before the lookup: the lookup then holds all it names
         if indexed >= head:
             record = self.index.record(indexed, root, proof, bill_ref, content_hash)
             if record.status is not ChainStatus.UNKNOWN:
                 self.answered["index"] += 1
                 return record
-            head = self.head(fresh=True)  # unknown here: maybe anchored a moment ago, ask the chain
+            head, fresh = self.head(fresh=True), True  # unknown here: maybe anchored a moment ago
         self.answered["chain"] += 1
-        return self.client.bill_record(root, proof, bill_ref, content_hash, block=head)
+        record = self.client.bill_record(root, proof, bill_ref, content_hash, block=head)
+        if record.status is ChainStatus.UNKNOWN and not fresh:
+            # The cached head (≤ BILLCHAIN_VERIFY_CACHE old) may predate the anchoring: "not anchored" is
+            # only said of the chain's current head (the soak found bills anchored 1-3 blocks later).
+            record = self.client.bill_record(root, proof, bill_ref, content_hash, block=self.head(fresh=True))
+        return record
 
     def organisation(self, address: str) -> ChainOrganisation | None:
         key, now = address.lower(), time.monotonic()

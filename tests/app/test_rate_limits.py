@@ -1,7 +1,7 @@
 """Rate limits hold across processes (Redis) and see through trusted proxies only.
 
 Real processes: gunicorn serving app.wsgi (the production entry) on free loopback ports, sharing the
-test's database and one Redis (127.0.0.1:6379, database 11, emptied first; it belongs to this file).
+test's database and one Redis (127.0.0.1:6379, database 11 + the xdist worker number, emptied first; it belongs to this file).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -24,7 +25,9 @@ from flask import Flask
 from app.extensions import ROUTE_LIMITS, ratelimit_storage
 from dev.devchain import AnvilNode
 
-REDIS_URL = "redis://127.0.0.1:6379/11"
+# A Redis database per xdist worker: two workers' tests must not count into (or flush) one bucket.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+REDIS_URL = f"redis://127.0.0.1:6379/{11 + _WORKER % 5}"
 LIMIT = 4
 REPO = Path(__file__).resolve().parents[2]
 
@@ -131,3 +134,74 @@ def test_limiter_storage_is_redis_when_one_answers_else_memory(monkeypatch):
     assert ratelimit_storage(None) == "redis://127.0.0.1:6379"
     monkeypatch.setattr("app.extensions.LOCAL_REDIS", f"redis://127.0.0.1:{_free_port()}")
     assert ratelimit_storage(None) == "memory://"
+
+
+class _Monitor:
+    """Redis MONITOR in a thread: the commands clients send to this file's database (11) while it runs.
+
+    ECHOs of markers on database 11 open and close the record, so nothing sent in between is missed.
+    """
+
+    MARK = "test-rate-limits-monitor"
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+        self._recording = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._client = redis.Redis.from_url(REDIS_URL)
+
+    def _run(self) -> None:
+        db = REDIS_URL.rsplit("/", 1)[1]
+        with redis.Redis.from_url(REDIS_URL).monitor() as monitor:
+            while True:
+                seen = monitor.next_command()
+                # what clients send (a script's own INCRBY and EXPIRE run inside Redis: client_type "lua")
+                if str(seen.get("db")) != db or seen.get("client_type") == "lua":
+                    continue
+                if f"{self.MARK}-stop" in str(seen["command"]):
+                    return
+                if f"{self.MARK}-start" in str(seen["command"]):
+                    self._recording.set()
+                elif self._recording.is_set():
+                    self.commands.append(str(seen["command"]).split()[0].upper())
+
+    def __enter__(self) -> _Monitor:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._recording.wait(0.1):  # the monitor is up once it sees the marker
+            assert time.monotonic() < deadline, "MONITOR saw nothing"
+            self._client.echo(f"{self.MARK}-start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._client.echo(f"{self.MARK}-stop")
+        self._thread.join(10)
+        assert not self._thread.is_alive()
+
+
+def test_a_limited_request_that_passes_is_one_redis_round_trip(serve):
+    """Issue 15: one EVALSHA (incr-and-expire) per request, no window read for X-RateLimit headers."""
+    url = f"{serve()}/api/v1/health"
+    session = requests.Session()
+    assert session.get(url, timeout=10).status_code == 200  # the limiter's script is loaded by now
+
+    with _Monitor() as seen:
+        answers = [session.get(url, timeout=10) for _ in range(LIMIT - 1)]
+
+    assert [a.status_code for a in answers] == [200] * (LIMIT - 1)
+    assert seen.commands == ["EVALSHA"] * (LIMIT - 1)
+    assert not any(h.lower().startswith("x-ratelimit") for a in answers for h in a.headers)
+
+
+def test_a_refusal_says_when_to_come_back(serve):
+    url = f"{serve()}/api/v1/health"
+    assert 429 not in _statuses(url, LIMIT)
+
+    refused = requests.get(url, timeout=10)
+
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "rate_limited"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["X-RateLimit-Limit"] == str(LIMIT)
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    assert int(refused.headers["X-RateLimit-Reset"]) >= time.time()
