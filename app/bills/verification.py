@@ -135,8 +135,21 @@ class AnchoringInfo:
 
 
 @dataclass(frozen=True)
+class ReimbursedPart:
+    """One claim part as the registry's BillClaimed event recorded it."""
+
+    by: str  # the reimbursing unit's name (or "#id")
+    amount_fen: int
+    at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"by": self.by, "amount_fen": self.amount_fen, "at": _iso(self.at)}
+
+
+@dataclass(frozen=True)
 class Reimbursement:
-    """Registry v2's money facts about a bill, as its `verify` answers them (names where the chain has them)."""
+    """Registry v2's money facts about a bill, as its `verify` answers them (names where the chain has them);
+    `parts` from the registry's events, where the verifying platform has indexed them."""
 
     total_fen: int
     reimbursed_fen: int
@@ -145,6 +158,7 @@ class Reimbursement:
     locked_until: datetime | None
     paper_number: str | None
     replacement_ref: bytes | None
+    parts: tuple[ReimbursedPart, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -154,6 +168,7 @@ class Reimbursement:
             "lock": None if self.lock_holder is None else {"by": self.lock_holder, "until": _iso(self.locked_until)},
             "paper_number": self.paper_number,
             "replacement_ref": "0x" + self.replacement_ref.hex() if self.replacement_ref else None,
+            "parts": [p.to_dict() for p in self.parts],
         }
 
 
@@ -312,6 +327,19 @@ def format_result(result: VerificationResult) -> str:
         )
     if result.settled_by is not None:
         lines.append(f"Settled by {result.settled_by_name or result.settled_by} at {_iso(result.settled_at)}")
+    money = result.reimbursement
+    if money is not None:
+        lines.append(
+            f"Reimbursed ¥{format_fen(money.reimbursed_fen)} of ¥{format_fen(money.total_fen)},"
+            f" ¥{format_fen(money.remaining_fen)} remain"
+        )
+        lines += [f"  part: ¥{format_fen(p.amount_fen)} by {p.by} at {_iso(p.at)}" for p in money.parts]
+        if money.lock_holder is not None:
+            lines.append(f"Under review by {money.lock_holder} until {_iso(money.locked_until)}")
+        if money.paper_number:
+            lines.append(f"Converted to paper bill {money.paper_number}")
+        if money.replacement_ref:
+            lines.append(f"Replaced by bill 0x{money.replacement_ref.hex()}")
     lines.append("Checks:")
     lines += [f"  [{'ok' if c.passed else 'FAILED'}] {c.name.value}: {c.detail}" for c in result.checks]
     return "\n".join(lines)
@@ -724,6 +752,7 @@ __all__ = [
     "BillLookup",
     "Check",
     "CheckName",
+    "ReimbursedPart",
     "Reimbursement",
     "Verdict",
     "VerificationResult",

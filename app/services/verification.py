@@ -24,7 +24,7 @@ from app.bills.chainview_v2 import ChainBillRecordV2, ChainKeyRecord, ChainOrgan
 from app.bills.hexstr import to_hex
 from app.bills.merkle import verify_proof
 from app.bills.qr import decode_image
-from app.bills.verification import CheckName, Verdict, VerificationResult, verify, verify_leaf
+from app.bills.verification import CheckName, ReimbursedPart, Verdict, VerificationResult, verify, verify_leaf
 from app.chain import RegistryClient
 from app.chain.registry_v2 import RegistryV2Client
 from app.extensions import db
@@ -547,7 +547,35 @@ def verify_any(source: Any) -> VerificationResult:
         and isinstance(current, V2Reader)
     ):
         result = _from_member_platform(source, current, result)
-    return result
+    return _with_parts(result)
+
+
+def _with_parts(result: VerificationResult) -> VerificationResult:
+    """Registry v2: each reimbursed part (unit, amount, when) from the registry's BillClaimed events this
+    platform indexed (every member platform indexes the whole registry, so any platform can list them)."""
+    money = result.reimbursement
+    if money is None or money.reimbursed_fen == 0 or result.bill_ref is None:
+        return result
+    reader = verify_reader()
+    if not isinstance(reader, V2Reader):
+        return result
+    events = db.session.scalars(
+        select(ChainEvent)
+        .where(ChainEvent.name == "BillClaimed", ChainEvent.bill_ref == to_hex(result.bill_ref))
+        .order_by(ChainEvent.block_number, ChainEvent.log_index)
+    ).all()
+    issuer_key = result.issuer.address.lower() if result.issuer else None
+    parts = []
+    for event in events:
+        if "claimantId" not in event.args:
+            continue
+        issuer = reader.organisation_v2(int(event.args["issuerId"]))
+        if issuer is None or issuer.key.lower() != issuer_key:
+            continue  # the same reference under another issuer: another bill
+        claimant = reader.organisation_v2(int(event.args["claimantId"]))
+        name = claimant.name if claimant else f"#{event.args['claimantId']}"
+        parts.append(ReimbursedPart(name, int(event.args["amountFen"]), event.block_time))
+    return replace(result, reimbursement=replace(money, parts=tuple(parts))) if parts else result
 
 
 def _from_member_platform(source: Any, reader: V2Reader, unknown: VerificationResult) -> VerificationResult:

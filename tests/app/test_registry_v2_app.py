@@ -224,6 +224,7 @@ def test_verification_reports_lock_parts_and_remainder(app, client, issuer, clai
         "lock": None,
         "paper_number": None,
         "replacement_ref": None,
+        "parts": [],
     }
 
     assert post(client, claimant, created["id"], "lock", until=in_days(2)).status_code == 200
@@ -242,6 +243,10 @@ def test_verification_reports_lock_parts_and_remainder(app, client, issuer, clai
     done = verify_url(client, created["verify_url"])
     assert done["verdict"] == "claimed" and not done["usable_for_reimbursement"]
     assert done["settlement"]["by_name"] == "示例人寿保险"
+    # Each part, from the registry's BillClaimed events as the indexer copied them (within a round).
+    wait_until(app, lambda: len(verify_url(client, created["verify_url"])["reimbursement"]["parts"]) == 2)
+    parts = verify_url(client, created["verify_url"])["reimbursement"]["parts"]
+    assert [(p["by"], p["amount_fen"]) for p in parts] == [("示例人寿保险", total - 50), ("示例人寿保险", 50)]
 
 
 def test_verification_of_paper_and_of_a_replaced_bill(app, client, issuer, worker):
