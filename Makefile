@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export APE_DATA_FOLDER := $(CURDIR)/.cache/ape
 PYTEST_FLAGS ?= -q
 
-.PHONY: setup run test lint compile test-contracts test-nodes test-py bench debian-packages translations clean
+.PHONY: setup run run-member test lint compile test-contracts test-nodes test-py bench debian-packages translations clean
 
 setup: $(VENV)/.stamp node_modules/.stamp $(SOLCX_BINARY_PATH)/solc-v0.8.28 $(BIN)/anvil app/static/vendor/.stamp translations
 
@@ -77,6 +77,11 @@ test: lint test-contracts test-nodes test-py
 
 run: compile debian-packages
 	$(PY) -m dev.run
+
+# A second member platform beside a running `make run`: same Anvil and registry, its own database,
+# keystore and instance folder (instance/member/), port 5001, no admin key (README, "Consortium").
+run-member: compile debian-packages
+	$(PY) -m dev.run --member
 
 bench: compile
 	$(PY) -m bench

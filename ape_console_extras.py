@@ -1,9 +1,10 @@
-"""What `ape console` adds for Billchain: `registry`, `leaf(ref, hash)`, `verify(root, proof, ref, hash)`.
+"""What `ape console` adds for Billchain: `registry`, `leaf(ref, hash[, total])`, `verify(root, proof, ref, hash)`.
 
-`registry` is the BillRegistry recorded for the connected chain id in <folder>/<chain_id>.json, the first
-folder that has one of: $BILLCHAIN_DEPLOYMENTS_DIR, the one named in the instance file that `make run`
-writes (instance/billchain.env, or under $BILLCHAIN_INSTANCE_PATH), deployments/ (`ape run deploy`),
-instance/deployments/ (`make run`). None, with a hint, when there is none.
+`registry` is the registry recorded for the connected chain id in <folder>/<chain_id>.json (BillRegistryV2
+when the record says `"version": 2`, else BillRegistry), the first folder that has one of:
+$BILLCHAIN_DEPLOYMENTS_DIR, the one named in the instance file that `make run` writes (instance/billchain.env,
+or under $BILLCHAIN_INSTANCE_PATH), deployments/ (`ape run deploy`), instance/deployments/ (`make run`).
+None, with a hint, when there is none.
 """
 
 from __future__ import annotations
@@ -48,12 +49,14 @@ def ape_init_extras(chain: _Any, project: _Any) -> dict[str, _Any]:
         print(f"registry = None: no {chain.chain_id}.json in {looked}. Deploy with `ape run deploy --network ...`, or")
         print("  registry = project.BillRegistry.deploy(accounts.test_accounts[0], sender=accounts.test_accounts[0])")
         return {"registry": None}
-    address = _checksum(_json.loads(path.read_text())["address"])
+    record = _json.loads(path.read_text())
+    address = _checksum(record["address"])
     if not chain.provider.get_code(address):
         print(f"registry = None: {path} names {address}, which has no code on chain {chain.chain_id}")
         return {"registry": None}
-    _registry = project.BillRegistry.at(address)
-    print(f"registry = BillRegistry at {address} (from {path})")
+    name = "BillRegistryV2" if int(record.get("version", 1)) == 2 else "BillRegistry"
+    _registry = getattr(project, name).at(address)
+    print(f"registry = {name} at {address} (from {path})")
     return {"registry": _registry}
 
 
@@ -67,9 +70,15 @@ def bytes32(value: _Any) -> bytes:
     return data
 
 
-def leaf(bill_ref: _Any, content_hash: _Any) -> _HexBytes:
-    """The Merkle leaf of a bill, as IBillRegistry.leafOf and OpenZeppelin's StandardMerkleTree compute it."""
-    return _HexBytes(_keccak(_keccak(_encode(["bytes32", "bytes32"], [bytes32(bill_ref), bytes32(content_hash)]))))
+def leaf(bill_ref: _Any, content_hash: _Any, total_fen: int | None = None) -> _HexBytes:
+    """The Merkle leaf of a bill, as leafOf and OpenZeppelin's StandardMerkleTree compute it: v1's of
+    (ref, hash); registry v2's, with the bill's total in fen, of (ref, hash, total)."""
+    values: list[_Any] = [bytes32(bill_ref), bytes32(content_hash)]
+    types = ["bytes32", "bytes32"]
+    if total_fen is not None:
+        values.append(int(total_fen))
+        types.append("uint256")
+    return _HexBytes(_keccak(_keccak(_encode(types, values))))
 
 
 def _when(timestamp: int) -> str | None:
@@ -77,10 +86,14 @@ def _when(timestamp: int) -> str | None:
 
 
 def verify(root: _Any, proof: list[_Any], bill_ref: _Any, content_hash: _Any, registry: _Any = None) -> dict[str, _Any]:
-    """registry.verify(...) as a readable dict; for a single-bill batch root = leaf(ref, hash) and proof = []."""
+    """registry.verify(...) as a readable dict; for a single-bill batch root = leaf(ref, hash) and proof = [].
+
+    Registry v1 only: on v2 call registry.verify(issuerId, root, proof, ref, hash, totalFen) itself."""
     registry = registry or _registry
     if registry is None:
         raise RuntimeError("no registry: pass registry=... or deploy one with `ape run deploy`")
+    if registry.contract_type.name == "BillRegistryV2":
+        raise RuntimeError("registry v2: registry.verify(issuerId, root, proof, billRef, contentHash, totalFen)")
     status, issuer, anchored_at, revoked_at, settled_by, settled_at = registry.verify(
         bytes32(root), [bytes32(p) for p in proof], bytes32(bill_ref), bytes32(content_hash)
     )

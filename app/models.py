@@ -311,7 +311,11 @@ class ChainJob(db.Model):  # type: ignore[name-defined]
     """The outbox: every transaction the platform sends, in nonce order per sender."""
 
     __tablename__ = "chain_jobs"
-    __table_args__ = (Index("ix_chain_jobs_status", "status", "sender"),)
+    __table_args__ = (
+        Index("ix_chain_jobs_status", "status", "sender"),
+        # the worker re-checks jobs confirmed in the last BILLCHAIN_CONFIRMATIONS blocks (reorganisations)
+        Index("ix_chain_jobs_status_block", "status", "block_number"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sender: Mapped[str] = mapped_column(String(42))

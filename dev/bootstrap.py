@@ -1,4 +1,4 @@
-"""Demo data for `make run`, the benchmarks and the tests: a school, a hospital, an insurer, sample bills."""
+"""Demo data for `make run`, the benchmarks and the tests: a school, a hospital, an insurer, sample bills, a claim."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Organisation, OrgKind, OrgStatus
+from app.models import Bill, BillStatus, Organisation, OrgKind, OrgStatus
+from app.runtime import runtime
+from app.services import reimbursement
 from app.services.billfiles import bill_verify_url
 from app.services.issuing import issue_bills
 from app.services.organisations import onboard_organisation
@@ -53,6 +55,30 @@ def issue_demo_bills(timeout: float = 30.0) -> list[str]:
             return [bill_verify_url(b) for b in bills]
         time.sleep(0.2)
     return []
+
+
+def claim_demo_bill(timeout: float = 30.0) -> str | None:
+    """The demo insurer reimburses the demo school's first bill once it is anchored: 100 yuan of it on
+    registry v2 (the rest stays claimable: a split claim), the whole bill on v1. What it did, or None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db.session.expire_all()
+        school = db.session.scalar(select(Organisation).where(Organisation.credit_code == DEMO_ORGS[0][1]))
+        insurer = db.session.scalar(select(Organisation).where(Organisation.credit_code == DEMO_ORGS[2][1]))
+        bill = (
+            db.session.scalar(select(Bill).where(Bill.organisation_id == school.id).order_by(Bill.created_at, Bill.id))
+            if school is not None
+            else None
+        )
+        ready = insurer is not None and insurer.status == OrgStatus.ACTIVE
+        if ready and bill is not None and bill.status == BillStatus.ANCHORED:
+            assert insurer is not None
+            part = 10_000 if runtime().registry_version == 2 else None
+            reimbursement.claim(bill, insurer, "DEMO-CLAIM-1", actor="demo", amount_fen=part)
+            amount = f"{part / 100:.2f} yuan of" if part else "all of"
+            return f"{insurer.name} claims {amount} {bill_verify_url(bill)}"
+        time.sleep(0.2)
+    return None
 
 
 def sample_bill_payload(**overrides: Any) -> dict[str, Any]:

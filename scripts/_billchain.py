@@ -1,8 +1,9 @@
 """Shared by the Ape scripts (the leading underscore keeps `ape run` from listing it as a script).
 
 Deployment records: `deployments/<chain_id>.json` (or `$BILLCHAIN_DEPLOYMENTS_DIR`), the file the web app
-reads to find the registry. Signers: Ape accounts (encrypted keystores), or Ape's test accounts on local
-networks only; no private key is ever read from code or from this repository.
+reads to find the registry; `"version": 2` marks a BillRegistryV2 (records without it are v1). Signers: Ape
+accounts (encrypted keystores), or Ape's test accounts on local networks only; no private key is ever read
+from code or from this repository.
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ def read_record(chain_id: int) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def deployed_registry() -> Any:
-    """The BillRegistry recorded for the connected chain; a clear error if there is none."""
+def deployed_registry(versions: tuple[int, ...] = (1,)) -> Any:
+    """The registry recorded for the connected chain (BillRegistry, or BillRegistryV2 when the record says
+    `"version": 2`); a clear error if there is none, or if it is a version the calling script cannot drive."""
     chain_id = chain.provider.chain_id
     record = read_record(chain_id)
     if record is None:
@@ -62,7 +64,13 @@ def deployed_registry() -> Any:
     address = to_checksum_address(record["address"])
     if not chain.provider.get_code(address):
         raise click.ClickException(f"{record_path(chain_id)} names {address}, which has no code on this chain")
-    return project.BillRegistry.at(address)
+    version = int(record.get("version", 1))
+    if version not in versions:
+        raise click.ClickException(
+            f"{record_path(chain_id)} is registry v{version}; this script drives v{'/v'.join(map(str, versions))} "
+            "only (v2 admits organisations by their own signed request: `flask --app app orgs ...`)"
+        )
+    return (project.BillRegistryV2 if version == 2 else project.BillRegistry).at(address)
 
 
 def signer(account: AccountAPI | None, network: NetworkAPI) -> AccountAPI:

@@ -1,7 +1,8 @@
-"""Deploy BillRegistry and record it for the web app: `ape run deploy --network ... [--account ALIAS]`.
+"""Deploy the registry and record it for the web app: `ape run deploy --network ... [--account ALIAS] [--v1]`.
 
+BillRegistryV2 by default (the app's `make run` deploys it too); `--v1` deploys the first BillRegistry.
 Writes deployments/<chain_id>.json (or $BILLCHAIN_DEPLOYMENTS_DIR/<chain_id>.json):
-{"chain_id", "address", "block", "tx", "deployed_at" (UTC ISO 8601), "admin"}.
+{"chain_id", "address", "block", "tx", "deployed_at" (UTC ISO 8601), "admin", "version"}.
 """
 
 from __future__ import annotations
@@ -26,7 +27,20 @@ from scripts._billchain import address_arg, read_record, record_path, signer, ut
     help="The finance department's address (DEFAULT_ADMIN_ROLE). Default: the deploying account.",
 )
 @click.option("--force", is_flag=True, help="Deploy even if this chain already has a recorded registry.")
-def cli(network: NetworkAPI, account: AccountAPI | None, finance_admin: str | None, force: bool) -> None:
+@click.option("--v1", "v1", is_flag=True, help="Deploy registry v1 (BillRegistry) instead of BillRegistryV2.")
+@click.option("--max-lock-days", default=30, show_default=True, help="v2: the longest review lock.")
+@click.option(
+    "--admin-delay", default=2 * 24 * 3600, show_default=True, help="v2: seconds a new finance admin waits to accept."
+)
+def cli(
+    network: NetworkAPI,
+    account: AccountAPI | None,
+    finance_admin: str | None,
+    force: bool,
+    v1: bool,
+    max_lock_days: int,
+    admin_delay: int,
+) -> None:
     sender = signer(account, network)
     admin = address_arg(finance_admin) if finance_admin else sender.address
     chain_id = chain.provider.chain_id
@@ -37,7 +51,10 @@ def cli(network: NetworkAPI, account: AccountAPI | None, finance_admin: str | No
             f"{record_path(chain_id)} already names a live registry at {existing['address']}; use --force to replace it"
         )
 
-    registry = project.BillRegistry.deploy(admin, sender=sender)
+    if v1:
+        registry = project.BillRegistry.deploy(admin, sender=sender)
+    else:
+        registry = project.BillRegistryV2.deploy(admin, admin_delay, max_lock_days * 24 * 3600, sender=sender)
     receipt = registry.creation_metadata.receipt
     record = {
         "chain_id": chain_id,
@@ -46,6 +63,7 @@ def cli(network: NetworkAPI, account: AccountAPI | None, finance_admin: str | No
         "tx": receipt.txn_hash,
         "deployed_at": utc_iso(receipt.timestamp),
         "admin": admin,
+        "version": 1 if v1 else 2,
     }
     click.echo(json.dumps(record, indent=2))
     if chain.provider.name == "test":

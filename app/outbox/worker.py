@@ -339,6 +339,8 @@ class AnchorWorker:
             .order_by(ChainJob.sender, ChainJob.nonce)
         ).all()
         for job in jobs:
+            if job.status != JobStatus.SIGNED or job.raw_tx is None:
+                continue  # a nonce conflict earlier in this loop sent its sender's jobs back to be re-signed
             self._send(client, job)
             report.sent += 1
         db.session.commit()

@@ -1,7 +1,8 @@
 """Rate limits hold across processes (Redis) and see through trusted proxies only.
 
 Real processes: gunicorn serving app.wsgi (the production entry) on free loopback ports, sharing the
-test's database and one Redis (127.0.0.1:6379, database 11 + the xdist worker number, emptied first; it belongs to this file).
+test's database and one Redis (127.0.0.1:6379, database 11 + the xdist worker's number, emptied first; it
+belongs to this file).
 """
 
 from __future__ import annotations
