@@ -335,6 +335,9 @@ class ChainJob(db.Model):  # type: ignore[name-defined]
     retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # backed off until then
     bill_id: Mapped[str | None] = mapped_column(String(32), index=True)
     organisation_id: Mapped[int | None] = mapped_column(Integer)
+    # The registry it calls when not the current one: a claim or void of a bill signed for the v1 registry
+    # after the platform moved to v2 is decided where that bill is anchored.
+    registry: Mapped[str | None] = mapped_column(String(42))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -324,7 +324,7 @@ def _await_settlement(job_id: int, bill_id: str, what: str, acting_chain_id: int
             "bill": bill_summary(bill, bill_verify_url(bill)),
         }, 202
     if job.status == JobStatus.FAILED:
-        if reimbursement.is_v2():  # the chain refused it: say why from the chain's record
+        if reimbursement.decided_on_v2(job):  # the chain refused it: say why from the chain's record
             raise reimbursement.answer_for_refused(bill, acting_chain_id, job.error)
         if bill.status == BillStatus.CLAIMED:
             raise already_claimed(bill)

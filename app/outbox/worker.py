@@ -312,11 +312,11 @@ class AnchorWorker:
                 if sender is None:
                     sender = Sender(address=job.sender, next_nonce=client.pending_nonce(job.sender))
                     db.session.add(sender)
-                signed = handlers.sign(client, account, job, sender.next_nonce)
+                signed = handlers.sign(self._client_of(job, client), account, job, sender.next_nonce)
             except ChainUnavailableError:
                 raise
             except RegistryRevert as exc:  # the node refused it in simulation: it would revert
-                handlers.refused(job, exc, client)
+                handlers.refused(job, exc, self._client_of(job, client))
                 report.failed += 1
                 db.session.commit()
                 continue
@@ -387,8 +387,9 @@ class AnchorWorker:
         for job in jobs:
             assert job.tx_hash is not None
             mined = False
+            own = self._client_of(job, client)  # its registry's ABI reads its receipt and revert reason
             try:
-                receipt = client.receipt(job.tx_hash)
+                receipt = own.receipt(job.tx_hash)
                 if receipt is None:
                     if rebroadcast and now - job.updated_at > REBROADCAST_AFTER:
                         self._send(client, job)
@@ -398,13 +399,22 @@ class AnchorWorker:
                     handlers.confirmed(job, receipt, self._forget_settlements)
                     report.confirmed += 1
                 else:
-                    handlers.refused(job, client.revert_reason(job.tx_hash), client)
+                    handlers.refused(job, own.revert_reason(job.tx_hash), own)
                     report.failed += 1
                 db.session.commit()
             except ChainUnavailableError:
                 raise
             except Exception as exc:  # e.g. a node error reading the revert reason: the others go on
                 self._job_failed(job.id, exc, report, holds_nonce=not mined)
+
+    def _client_of(self, job: ChainJob, client: RegistryClient) -> RegistryClient:
+        """The client of the registry the job calls: the current one, or an earlier one (a v1 bill's claim)."""
+        if not job.registry or job.registry.lower() == client.registry_address.lower():
+            return client
+        version = db.session.scalar(
+            select(Registry.version).where(func.lower(Registry.address) == job.registry.lower())
+        )
+        return self.runtime.client_for(job.registry, int(version or 1))
 
     def _recheck_confirmed(self, client: RegistryClient, report: RoundReport) -> None:
         """Reorganisations: a job confirmed in the last BILLCHAIN_CONFIRMATIONS blocks is checked again. One

@@ -30,6 +30,7 @@ from app.models import Bill, ChainJob, JobKind, Organisation, OrgKind, OrgStatus
 from app.outbox.jobs import SETTLEMENT_GAS_V2
 from app.runtime import runtime
 from app.services import settlement
+from app.services.billfiles import current_registry, registry_of
 from app.services.errors import Conflict, Invalid, NotAllowed, NotFound, Unavailable
 from app.services.settlement import VOID_REASONS, claim_ref_word
 from app.services.verification import verify_any
@@ -344,18 +345,32 @@ def answer_for_refused(target: Bill | ChainLeaf, acting_id: int | None, error: s
 
 
 def claim(bill: Bill, claimant: Organisation, claim_ref: str, actor: str, amount_fen: int | None = None) -> ChainJob:
-    """Reimburse a bill: a part of it on registry v2; on v1 only the whole bill, once."""
-    if is_v2():
+    """Reimburse a bill where it is anchored: a part of it on registry v2; on v1 only the whole bill, once
+    (also a v1 bill after the platform moved to v2: its claim goes to the v1 registry)."""
+    earlier = _earlier_registry(bill)
+    if is_v2() and earlier is None:
         return request_claim(bill, claimant, claim_ref, actor, amount_fen)
     if amount_fen is not None and amount_fen != bill.total_fen:
-        raise Invalid("invalid_amount", "This platform's registry (v1) reimburses whole bills only.", "amount_fen")
-    return settlement.request_claim(bill, claimant, claim_ref, actor)
+        raise Invalid("invalid_amount", "This bill's registry (v1) reimburses whole bills only.", "amount_fen")
+    return settlement.request_claim(bill, claimant, claim_ref, actor, registry=earlier)
 
 
 def void(bill: Bill, issuer: Organisation, reason: int, note: str, replacement: Bill | None, actor: str) -> ChainJob:
-    if is_v2():
+    earlier = _earlier_registry(bill)
+    if is_v2() and earlier is None:
         return request_void_v2(bill, issuer, reason, note, replacement, actor)
-    return settlement.request_void(bill, issuer, reason, note, replacement, actor)
+    return settlement.request_void(bill, issuer, reason, note, replacement, actor, registry=earlier)
+
+
+def decided_on_v2(job: ChainJob) -> bool:
+    """Whether the chain's answer to this job is a registry v2 record (not a v1 bill's settlement)."""
+    return is_v2() and not job.registry
+
+
+def _earlier_registry(bill: Bill) -> str | None:
+    """The address of the bill's registry when it is not the current one (a v1 bill after the upgrade)."""
+    signed_for, current = registry_of(bill.registry_id), current_registry()
+    return None if signed_for.id == current.id else signed_for.address
 
 
 # ---------------------------------------------------------------- organisations that keep their own key

@@ -60,18 +60,30 @@ def already_claimed(bill: Bill) -> Conflict:
     )
 
 
-def request_claim(bill: Bill, claimant: Organisation, claim_ref: str, actor: str) -> ChainJob:
-    """Take the bill for this claimant with one atomic UPDATE, then queue the claim transaction."""
+def request_claim(
+    bill: Bill, claimant: Organisation, claim_ref: str, actor: str, *, registry: str | None = None
+) -> ChainJob:
+    """Take the bill for this claimant with one atomic UPDATE, then queue the claim transaction (to
+    `registry` when the bill's is not the current one)."""
     if claimant.kind != OrgKind.CLAIMANT or claimant.status != OrgStatus.ACTIVE:
         raise NotAllowed("forbidden", "Only active reimbursing organisations may claim bills.")
     _take_for_settlement(bill, claimant, SettleState.CLAIMING, claim_ref=claim_ref)
     assert bill.batch is not None
     args = [bill.batch.root, bill.proof or [], bill.bill_ref, bill.content_hash, claim_ref_word(claim_ref)]
-    return _queue_settlement(bill, claimant, JobKind.CLAIM, args, actor, "bill.claim_requested", claim_ref=claim_ref)
+    return _queue_settlement(
+        bill, claimant, JobKind.CLAIM, args, actor, "bill.claim_requested", registry, claim_ref=claim_ref
+    )
 
 
 def request_void(
-    bill: Bill, issuer: Organisation, reason: int, note: str, replacement: Bill | None, actor: str
+    bill: Bill,
+    issuer: Organisation,
+    reason: int,
+    note: str,
+    replacement: Bill | None,
+    actor: str,
+    *,
+    registry: str | None = None,
 ) -> ChainJob:
     """Take the bill for a void by its own issuer, then queue the void transaction."""
     if bill.organisation_id != issuer.id:
@@ -91,7 +103,9 @@ def request_void(
     assert bill.batch is not None
     replacement_ref = replacement.bill_ref if replacement else ZERO32
     args = [bill.batch.root, bill.proof or [], bill.bill_ref, bill.content_hash, reason, replacement_ref]
-    return _queue_settlement(bill, issuer, JobKind.VOID, args, actor, "bill.void_requested", reason=reason, note=note)
+    return _queue_settlement(
+        bill, issuer, JobKind.VOID, args, actor, "bill.void_requested", registry, reason=reason, note=note
+    )
 
 
 def _take_for_settlement(bill: Bill, org: Organisation, state: str, **values: Any) -> None:
@@ -116,9 +130,18 @@ def _take_for_settlement(bill: Bill, org: Organisation, state: str, **values: An
 
 
 def _queue_settlement(
-    bill: Bill, org: Organisation, function: str, args: list[Any], actor: str, action: str, **detail: Any
+    bill: Bill,
+    org: Organisation,
+    function: str,
+    args: list[Any],
+    actor: str,
+    action: str,
+    registry: str | None,
+    **detail: Any,
 ) -> ChainJob:
-    job = ChainJob(sender=org.address, function=function, args=args, bill_id=bill.id, organisation_id=org.id)
+    job = ChainJob(
+        sender=org.address, function=function, args=args, bill_id=bill.id, organisation_id=org.id, registry=registry
+    )
     db.session.add(job)
     audit(actor, action, bill.id, org.id, **detail)
     db.session.commit()

@@ -280,8 +280,11 @@ def test_two_member_platforms_share_only_the_chain(
         )
     record = chain.bill_record_v2(*leaf)
     assert record.status.name == "REIMBURSED" and record.last_settled_by == winner_chain_id
+    # A bill is (issuer id, bill reference): another issuer's bill may carry the same reference.
     claims = [
-        e for e in chain.events(deployment_v2.block) if e.name == "BillClaimed" and bytes(e.args["billRef"]) == leaf[3]
+        e
+        for e in chain.events(deployment_v2.block)
+        if e.name == "BillClaimed" and (e.args["issuerId"], bytes(e.args["billRef"])) == (leaf[0], leaf[3])
     ]
     assert len(claims) == 1 and claims[0].args["claimantId"] == winner_chain_id
 

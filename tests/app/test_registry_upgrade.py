@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 
 from app.bills.chainview_v2 import ChainStatusV2
 from app.bills.hexstr import from_hex
-from app.chain import Deployment, save_deployment
+from app.chain import Deployment, RegistryClient, save_deployment
 from app.chain.registry_v2 import RegistryV2Client
 from app.extensions import db
 from app.models import Bill, Organisation, Registry
@@ -134,6 +134,19 @@ def test_upgrade_from_v1_to_v2_keeps_old_bills_verifying_and_moves_new_ones_to_v
     late_file = client.get(f"/api/v1/bills/{late['id']}/file", headers=issuer.auth).get_json()
     assert late_file["anchoring"]["registry"].lower() == deployment.address.lower()
     assert client.post("/api/v1/verify", json=late_file).get_json()["verdict"] == "authentic"
+
+    # A v1 bill is still reimbursed after the upgrade: its claim is decided by the v1 registry it names.
+    late_claim = claim(client, claimant, late["id"], claim_ref="V1-LATE")
+    assert late_claim.status_code == 200, late_claim.get_json()
+    assert late_claim.get_json()["status"] == "claimed"
+    v1_chain = RegistryClient(app.config["BILLCHAIN_RPC_URL"], deployment.address)
+    with app.app_context():
+        settled = v1_chain.settlement_of(issuer.address, from_hex(db.session.get(Bill, late["id"]).bill_ref))
+    assert settled is not None and settled.by == claimant.address
+    again = claim(client, claimant, late["id"], claim_ref="V1-AGAIN")
+    assert again.status_code == 409 and again.get_json()["error"] == "bill_already_claimed"
+    answer = client.post("/api/v1/verify", json=late_file).get_json()
+    assert answer["verdict"] == "claimed" and answer["settlement"]["by_name"] == claimant.name
 
     # A new bill is reimbursed in parts on v2.
     part = total // 3
