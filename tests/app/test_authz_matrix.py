@@ -87,6 +87,9 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("/admin/orgs/<int:org_id>/revoke", "POST"): (L, L, 403, 403, 403, 302, L),
     ("/admin/orgs/<int:org_id>/tokens", "POST"): (L, L, 403, 403, 403, 200, L),  # shows the new token once
     ("/admin/tokens/<int:token_id>/revoke", "POST"): (L, L, 403, 403, 403, 404, L),
+    ("/admin/admissions", "POST"): (L, L, 403, 403, 403, 400, L),  # no file
+    ("/admin/admissions/<int:record_id>/approve", "POST"): (L, L, 403, 403, 403, 404, L),
+    ("/admin/admissions/<int:record_id>/refuse", "POST"): (L, L, 403, 403, 403, 404, L),
     ("/dev/outbox", "GET"): (404,) * 7,  # development only (BILLCHAIN_DEV_OUTBOX)
     # the payer's wallet: only the payer's proven session opens it; organisations have no wallet
     ("/wallet", "GET"): (302, 200, 302, 302, 302, 302, 302),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
@@ -22,3 +23,9 @@ class OnboardForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """Buttons that only need the CSRF token (revoke, new token)."""
+
+
+class AdmissionForm(FlaskForm):
+    """A member platform's admission request file (billchain/admission-request/v1, a few hundred bytes)."""
+
+    request = FileField(_l("Admission request file"), validators=[FileRequired()])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
@@ -10,15 +11,17 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from app.bills.errors import BillValidationError
 from app.extensions import db
-from app.models import ApiToken, Organisation, OrgKind, User, audit
+from app.models import AdmissionStatus, ApiToken, Organisation, OrgKind, User, audit
+from app.services import admissions
 from app.services.errors import (
     Malformed,
     ServiceError,
     not_found,
 )
 from app.services.organisations import onboard_organisation, revoke_organisation, revoke_token
-from app.web.admin.forms import ActionForm, OnboardForm
+from app.web.admin.forms import ActionForm, AdmissionForm, OnboardForm
 from app.web.auth import role_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -41,6 +44,8 @@ def _page(form: OnboardForm, created: Any = None, new_token: tuple[Organisation,
         action_form=ActionForm(),
         created=created,
         new_token=new_token,
+        admission_form=AdmissionForm(formdata=None),
+        admissions=admissions.admissions(AdmissionStatus.PENDING),
     )
 
 
@@ -119,3 +124,52 @@ def new_token(org_id: int) -> str:
     audit(f"user:{current_user.username}", "token.issued", str(org.id), org.id, prefix=token.prefix)
     db.session.commit()
     return _page(OnboardForm(formdata=None), new_token=(org, plain))
+
+
+MAX_REQUEST_BYTES = 16 * 1024  # an admission request is a few hundred bytes of JSON
+
+
+@bp.route("/admissions", methods=["POST"])
+@role_required(OrgKind.FINANCE)
+def receive_admission() -> Response:
+    """Receive a member platform's admission request (uploaded file); it is listed as pending."""
+    form = AdmissionForm()
+    if not form.validate_on_submit():
+        raise Malformed("invalid_form", "Choose an admission request file.", "request")
+    raw = form.request.data.read(MAX_REQUEST_BYTES + 1)
+    if len(raw) > MAX_REQUEST_BYTES:
+        raise Malformed("invalid_request", "An admission request is at most 16 KB of JSON.", "request")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise Malformed("invalid_request", "The file is not JSON (an admission request).", "request") from None
+    try:
+        record = admissions.receive_admission(data, actor=f"user:{current_user.username}")
+    except BillValidationError as exc:
+        flash("; ".join(f"{e.field}: {e.message}" for e in exc.errors), "error")
+        return redirect(url_for("admin.orgs"))
+    except ServiceError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("admin.orgs"))
+    flash(_("Admission request of %(name)s received.", name=record.name))
+    return redirect(url_for("admin.orgs"))
+
+
+@bp.route("/admissions/<int:record_id>/approve", methods=["POST"])
+@role_required(OrgKind.FINANCE)
+def approve_admission(record_id: int) -> Response:
+    if not ActionForm().validate_on_submit():
+        raise Malformed("invalid_form", "The form expired; try again.")
+    admissions.approve_admission(record_id, actor=f"user:{current_user.username}")
+    flash(_("Admission approved: the registration is submitted to the chain."))
+    return redirect(url_for("admin.orgs"))
+
+
+@bp.route("/admissions/<int:record_id>/refuse", methods=["POST"])
+@role_required(OrgKind.FINANCE)
+def refuse_admission(record_id: int) -> Response:
+    if not ActionForm().validate_on_submit():
+        raise Malformed("invalid_form", "The form expired; try again.")
+    record = admissions.refuse_admission(record_id, actor=f"user:{current_user.username}")
+    flash(_("Admission request of %(name)s refused.", name=record.name))
+    return redirect(url_for("admin.orgs"))
