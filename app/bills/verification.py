@@ -550,26 +550,10 @@ class _Verifier:
         if org is None:
             self.check(CheckName.ISSUER_IDENTITY, False, "issuer_identity.unregistered", issuer_address=anchor_issuer)
             return done(Verdict.SIGNATURE_INVALID)
-        ok = org.credit_code.upper() == f.bill.issuer.credit_code
-        if not self.check(
-            CheckName.ISSUER_IDENTITY,
-            ok,
-            "issuer_identity.ok" if ok else "issuer_identity.fail",
-            issuer=org.name,
-            credit_code=org.credit_code,
-            bill_credit_code=f.bill.issuer.credit_code,
-        ):
-            return done(Verdict.SIGNATURE_INVALID)
-
-        times = {"revoked_at": _iso(record.issuer_revoked_at), "anchored_at": _iso(record.anchored_at)}
-        notes: tuple[tuple[str, Mapping[str, str]], ...] = ()
-        revoked, anchored = record.issuer_revoked_at, record.anchored_at
-        if revoked is not None and anchored is not None and anchored > revoked:
-            self.check(CheckName.ISSUER_STANDING, False, "issuer_standing.fail", **times)
-            return done(Verdict.ISSUER_REVOKED, params={"issuer": org.name, **times})
-        self.check(CheckName.ISSUER_STANDING, True, "issuer_standing.ok")
-        if revoked is not None:
-            notes = (("note.revoked_after", {k: str(v) for k, v in times.items()}),)
+        refused = self._identity_and_standing(f, org, record.issuer_revoked_at, record.anchored_at)
+        if isinstance(refused, VerificationResult):
+            return refused
+        notes = tuple(refused)
 
         settled_name = None
         if record.settled_by is not None and record.status is not ChainStatus.ISSUED:
@@ -619,11 +603,19 @@ class _Verifier:
         if found is None:
             self.check(CheckName.ISSUER_IDENTITY, False, "issuer_identity.unregistered", issuer_address=anchored_by)
             return done(Verdict.SIGNATURE_INVALID)
-        org = ChainOrganisation(
-            found.key, found.name, found.credit_code, found.kind.label, found.registered_at, found.revoked_at
-        )
+        org = _as_chain_organisation(found)
         self.base["issuer"] = org
         self.base["issuer_revoked_at"] = record.issuer_revoked_at
+        refused = self._identity_and_standing(f, org, record.issuer_revoked_at, record.anchored_at)
+        if isinstance(refused, VerificationResult):
+            return refused
+        return self._v2_status(record, found, refused)
+
+    def _identity_and_standing(
+        self, f: BillFile, org: ChainOrganisation, revoked: datetime | None, anchored: datetime | None
+    ) -> VerificationResult | list[tuple[str, Mapping[str, str]]]:
+        """The registered issuer is the bill's (credit code), and was not revoked before the anchoring: the
+        refusing result, or the notes to carry on with (revoked after the anchoring)."""
         ok = org.credit_code.upper() == f.bill.issuer.credit_code
         if not self.check(
             CheckName.ISSUER_IDENTITY,
@@ -633,17 +625,13 @@ class _Verifier:
             credit_code=org.credit_code,
             bill_credit_code=f.bill.issuer.credit_code,
         ):
-            return done(Verdict.SIGNATURE_INVALID)
-        times = {"revoked_at": _iso(record.issuer_revoked_at), "anchored_at": _iso(record.anchored_at)}
-        revoked, anchored = record.issuer_revoked_at, record.anchored_at
+            return self.done(Verdict.SIGNATURE_INVALID)
+        times = {"revoked_at": _iso(revoked), "anchored_at": _iso(anchored)}
         if revoked is not None and anchored is not None and anchored > revoked:
             self.check(CheckName.ISSUER_STANDING, False, "issuer_standing.fail", **times)
-            return done(Verdict.ISSUER_REVOKED, params={"issuer": org.name, **times})
+            return self.done(Verdict.ISSUER_REVOKED, params={"issuer": org.name, **times})
         self.check(CheckName.ISSUER_STANDING, True, "issuer_standing.ok")
-        notes: list[tuple[str, Mapping[str, str]]] = []
-        if revoked is not None:
-            notes.append(("note.revoked_after", {k: str(v) for k, v in times.items()}))
-        return self._v2_status(record, found, notes)
+        return [("note.revoked_after", {k: str(v) for k, v in times.items()})] if revoked is not None else []
 
     def run_leaf(
         self,
@@ -674,9 +662,7 @@ class _Verifier:
                 CheckName.ISSUER_IDENTITY, False, "issuer_identity.unregistered", issuer_address="#" + str(issuer_id)
             )
             return done(Verdict.SIGNATURE_INVALID)
-        self.base["issuer"] = ChainOrganisation(
-            found.key, found.name, found.credit_code, found.kind.label, found.registered_at, found.revoked_at
-        )
+        self.base["issuer"] = _as_chain_organisation(found)
         self.base["issuer_revoked_at"] = record.issuer_revoked_at
         self.check(
             CheckName.ISSUER_IDENTITY, True, "issuer_identity.leaf", issuer=found.name, credit_code=found.credit_code
@@ -738,6 +724,13 @@ class _Verifier:
         else:
             self.check(CheckName.STATUS, True, "status.issued")
         return done(Verdict.AUTHENTIC, params={"issuer": org_name}, notes=tuple(notes), **extra)
+
+
+def _as_chain_organisation(found: ChainOrganisationV2) -> ChainOrganisation:
+    """A v2 organisation as results carry issuers (its current key as the address)."""
+    return ChainOrganisation(
+        found.key, found.name, found.credit_code, found.kind.label, found.registered_at, found.revoked_at
+    )
 
 
 def _with_time(info: AnchoringInfo, anchored_at: datetime | None) -> AnchoringInfo:

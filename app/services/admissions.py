@@ -86,11 +86,7 @@ def receive_admission(data: Any, actor: str) -> AdmissionRecord:
 
 def approve_admission(record_id: int, actor: str) -> ChainJob:
     """Register the requesting organisation on chain with its own signed request."""
-    record = _record(record_id)
-    if record is None:
-        raise not_found("admission request")
-    if record.status != AdmissionStatus.PENDING:
-        raise Conflict("admission_decided", f"This request was {record.status} already.")
+    record = _pending(record_id)
     request = AdmissionRequest.from_dict(record.request)
     if request.deadline <= time.time():
         raise Conflict("request_expired", "The request's deadline has passed: ask for a new one.")
@@ -110,11 +106,7 @@ def approve_admission(record_id: int, actor: str) -> ChainJob:
 
 
 def refuse_admission(record_id: int, actor: str) -> AdmissionRecord:
-    record = _record(record_id)
-    if record is None:
-        raise not_found("admission request")
-    if record.status != AdmissionStatus.PENDING:
-        raise Conflict("admission_decided", f"This request was {record.status} already.")
+    record = _pending(record_id)
     record.status = AdmissionStatus.REFUSED
     record.decided_at = utcnow()
     record.decided_by = actor
@@ -123,11 +115,14 @@ def refuse_admission(record_id: int, actor: str) -> AdmissionRecord:
     return record
 
 
-def _record(record_id: int) -> AdmissionRecord | None:
-    """A request by id; ids beyond a database integer are simply not found (not an overflow)."""
-    if not 0 < record_id < 2**31:
-        return None
-    return db.session.get(AdmissionRecord, record_id)
+def _pending(record_id: int) -> AdmissionRecord:
+    """A request not decided yet; ids beyond a database integer are simply not found (not an overflow)."""
+    record = db.session.get(AdmissionRecord, record_id) if 0 < record_id < 2**31 else None
+    if record is None:
+        raise not_found("admission request")
+    if record.status != AdmissionStatus.PENDING:
+        raise Conflict("admission_decided", f"This request was {record.status} already: nothing to decide.")
+    return record
 
 
 def admissions(status: str | None = None) -> list[AdmissionRecord]:

@@ -43,7 +43,11 @@ def is_v2() -> bool:
 def _client() -> RegistryV2Client:
     client = runtime().client
     if not isinstance(client, RegistryV2Client):
-        raise Conflict("registry_v1", "This platform's registry (v1) has no review locks, parts or paper.")
+        raise Conflict(
+            "registry_v1",
+            "This platform's registry (v1) has no review locks, parts or paper: "
+            "claim the whole bill, or upgrade (`flask --app app registry upgrade`).",
+        )
     return client
 
 
@@ -100,7 +104,11 @@ def leaf_of_file(bill_file: BillFile) -> ChainLeaf:
         raise Conflict("bill_not_anchored", "This bill file carries no anchoring yet.", retry_after=2)
     issuer_id = _client().key_record(bill_file.signature.signer).org_id
     if not issuer_id:
-        raise Conflict("bill_not_anchored", "The chain knows no organisation with this bill's signing key.")
+        raise Conflict(
+            "bill_not_anchored",
+            "The chain knows no organisation with this bill's signing key: the issuer is not admitted yet, "
+            "or the file was not signed by a registered issuer; verify the file first.",
+        )
     return ChainLeaf(
         issuer_id,
         anchoring.root,

@@ -6,11 +6,11 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from eth_utils import to_checksum_address
 from flask import Flask
@@ -45,6 +45,8 @@ from app.services.peers import PeerUnreachable, fetch_proof, member_platform_for
 from app.services.sealing import is_ofd, verify_sealed_ofd
 
 log = logging.getLogger(__name__)
+K = TypeVar("K")
+V = TypeVar("V")
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
@@ -325,6 +327,25 @@ class AnswerCache:
                 self._answers.popitem(last=False)
 
 
+class TimedCache(Generic[K, V]):
+    """Values kept `ttl` seconds (organisations: a handful, read again and again by every verification)."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._values: dict[K, tuple[float, V]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K, fetch: Callable[[], V]) -> V:
+        now = time.monotonic()
+        hit = self._values.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = fetch()
+        with self._lock:
+            self._values[key] = (now + self.ttl, value)
+        return value
+
+
 class VerifyReader:
     """The chain reader for verification: every answer is the state of a named block (`as_of_block`).
 
@@ -345,8 +366,7 @@ class VerifyReader:
         self.index = IndexedRegistry()
         self._head = -1
         self._head_until = 0.0
-        self._orgs: dict[str, tuple[float, ChainOrganisation | None]] = {}
-        self._lock = threading.Lock()
+        self._orgs: TimedCache[str, ChainOrganisation | None] = TimedCache(self.org_ttl)
         self._head_lock = threading.Lock()
         self.answered = {"index": 0, "chain": 0}  # how records were answered (the bench reports it)
         self.answers = AnswerCache(self.org_ttl)
@@ -395,14 +415,7 @@ class VerifyReader:
         return record
 
     def organisation(self, address: str) -> ChainOrganisation | None:
-        key, now = address.lower(), time.monotonic()
-        hit = self._orgs.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        org = self.client.organisation(address)
-        with self._lock:
-            self._orgs[key] = (now + self.org_ttl, org)
-        return org
+        return self._orgs.get(address.lower(), lambda: self.client.organisation(address))
 
     def expire_head(self) -> None:
         """The next answer asks the node for its head first."""
@@ -424,7 +437,7 @@ class V2Reader:
     def __init__(self, client: RegistryV2Client) -> None:
         self.client = client
         self._keys: dict[str, ChainKeyRecord] = {}
-        self._orgs: dict[int, tuple[float, ChainOrganisationV2 | None]] = {}
+        self._orgs: TimedCache[int, ChainOrganisationV2 | None] = TimedCache(self.org_ttl)
         self._lock = threading.Lock()
 
     @property
@@ -461,14 +474,7 @@ class V2Reader:
         """Nothing to forget: a bill's record is read from the chain every time."""
 
     def organisation_v2(self, org_id: int) -> ChainOrganisationV2 | None:
-        now = time.monotonic()
-        hit = self._orgs.get(org_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        org = self.client.organisation_v2(org_id)
-        with self._lock:
-            self._orgs[org_id] = (now + self.org_ttl, org)
-        return org
+        return self._orgs.get(org_id, lambda: self.client.organisation_v2(org_id))
 
 
 class RegistryReaders:
